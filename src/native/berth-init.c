@@ -1,0 +1,388 @@
+/*
+ * berth-init: the only C in berth-run. berth-run (TypeScript) computes a plan and starts this program with a
+ * socket on fd 3; this program makes the syscalls a multithreaded Node process cannot make and reports back.
+ *
+ * Protocol on fd 3, lines of text:
+ *   berth-run  → init : <u32 length><plan>           (binary, see plan.h)
+ *   init (P)   → run  : "pid <host pid>"             the container process exists
+ *   run        → child: "go <state json>"            hooks done, cgroups set: continue
+ *   child      → run  : "created"                    (init mode) waiting for `start` on the start socket
+ *   child      → start: "started"                    written just before execve
+ *   anyone     → run  : "error <message>"            then exit 1
+ * In exec mode the child sends "started" on fd 3 directly (no start socket).
+ */
+#define _GNU_SOURCE
+#include "creds.h"
+#include "hooks.h"
+#include "plan.h"
+#include "rootfs.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define REQUIRED_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+/*
+ * CVE-2019-5736 class: a process in the container could open /proc/<our pid>/exe and overwrite the host
+ * binary. We always run from a sealed, anonymous copy, so there is nothing on the host to write to.
+ */
+static void run_from_sealed_copy(char **argv) {
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die_errno("open /proc/self/exe");
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals >= 0 && (seals & REQUIRED_SEALS) == REQUIRED_SEALS) {
+    close(fd);
+    return;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) die_errno("stat /proc/self/exe");
+  int mfd = memfd_create("berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) die_errno("memfd_create");
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(mfd, fd, &off, (size_t)(st.st_size - off));
+    if (n <= 0) die_errno("copy berth-init into memfd");
+  }
+  if (fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS) != 0) die_errno("seal memfd");
+  close(fd);
+  fexecve(mfd, argv, environ);
+  die_errno("re-exec sealed berth-init");
+}
+
+static unsigned char *read_plan(size_t *len) {
+  unsigned char hdr[4];
+  size_t got = 0;
+  while (got < 4) {
+    ssize_t n = read(sync_fd, hdr + got, 4 - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) die("read plan header: unexpected end of input");
+    got += (size_t)n;
+  }
+  uint32_t size = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+  if (size > 64u << 20) die("plan too large (%u bytes)", size);
+  unsigned char *buf = malloc(size ? size : 1);
+  if (!buf) die("out of memory for plan");
+  got = 0;
+  while (got < size) {
+    ssize_t n = read(sync_fd, buf + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) die("read plan: unexpected end of input");
+    got += (size_t)n;
+  }
+  *len = size;
+  return buf;
+}
+
+/* sockaddr for paths longer than sun_path: go through an O_PATH fd of the directory. */
+static int unix_addr(const char *path, struct sockaddr_un *sa, int *dirfd) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  *dirfd = -1;
+  if (strlen(path) < sizeof sa->sun_path) {
+    strcpy(sa->sun_path, path);
+    return 0;
+  }
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *base = strrchr(dir, '/');
+  if (!base) return -1;
+  *base++ = 0;
+  *dirfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (*dirfd < 0) return -1;
+  if ((size_t)snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/%s", *dirfd, base) >= sizeof sa->sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return 0;
+}
+
+static int connect_unix(const char *path) {
+  struct sockaddr_un sa;
+  int dirfd;
+  if (unix_addr(path, &sa, &dirfd) != 0) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) fd = -1;
+  if (dirfd >= 0) close(dirfd);
+  return fd;
+}
+
+static int listen_unix(const char *path) {
+  struct sockaddr_un sa;
+  int dirfd;
+  if (unix_addr(path, &sa, &dirfd) != 0) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  mode_t old = umask(0177); /* root-only from the moment it exists */
+  unlink(sa.sun_path);
+  int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+  umask(old);
+  if (rc != 0 || listen(fd, 4) != 0) fd = -1;
+  if (dirfd >= 0) close(dirfd);
+  return fd;
+}
+
+static void send_fd(int sock, int fd, const char *name) {
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (sendmsg(sock, &msg, 0) < 0) die_errno("--console-socket: send pty master");
+}
+
+/* A new pty inside the container; the master goes to whoever listens on --console-socket. */
+static void setup_terminal(const struct plan *p, int console) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) die_errno("process.terminal: open /dev/ptmx");
+  if (unlockpt(master) != 0) die_errno("process.terminal: unlockpt");
+  char name[128];
+  if (ptsname_r(master, name, sizeof name) != 0) die_errno("process.terminal: ptsname");
+  if (p->console_rows || p->console_cols) {
+    struct winsize ws = { .ws_row = (unsigned short)p->console_rows, .ws_col = (unsigned short)p->console_cols };
+    if (ioctl(master, TIOCSWINSZ, &ws) != 0) die_errno("process.consoleSize");
+  }
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) die_errno("process.terminal: open %s", name);
+  if (p->has_user && fchown(slave, (uid_t)p->uid, (gid_t)p->gid) != 0 && errno != EPERM) die_errno("process.terminal: chown %s", name);
+  send_fd(console, master, name);
+  close(master);
+  close(console);
+  if (setsid() < 0 && errno != EPERM) die_errno("setsid");
+  if (ioctl(slave, TIOCSCTTY, 0) != 0) die_errno("process.terminal: set controlling terminal");
+  for (int i = 0; i < 3; i++)
+    if (dup2(slave, i) < 0) die_errno("process.terminal: dup2");
+  close(slave);
+}
+
+static const char *env_get(const struct plan *p, const char *key) {
+  size_t n = strlen(key);
+  for (int i = 0; i < p->nenv; i++)
+    if (strncmp(p->envp[i], key, n) == 0 && p->envp[i][n] == '=') return p->envp[i] + n + 1;
+  return NULL;
+}
+
+/* execvp's search, done up front so that a missing binary is a clear error rather than a failed exec. */
+static const char *resolve_exec(const struct plan *p, char *buf, size_t size) {
+  const char *arg0 = p->argv[0];
+  struct stat st;
+  if (strchr(arg0, '/')) {
+    if (stat(arg0, &st) != 0) die_errno("exec: \"%s\": stat %s", arg0, arg0);
+    if (S_ISDIR(st.st_mode)) die("exec: \"%s\": is a directory", arg0);
+    if (access(arg0, X_OK) != 0) die_errno("exec: \"%s\"", arg0);
+    return arg0;
+  }
+  const char *path = env_get(p, "PATH");
+  if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  while (*path) {
+    const char *colon = strchr(path, ':');
+    size_t len = colon ? (size_t)(colon - path) : strlen(path);
+    snprintf(buf, size, "%.*s/%s", (int)len, len ? path : ".", arg0);
+    if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0) return buf;
+    path += len + (colon ? 1 : 0);
+  }
+  die("exec: \"%s\": executable file not found in $PATH", arg0);
+}
+
+/* Fds passed with --preserve-fds sit right after the sync fd (4, 5, …) and become 3, 4, … */
+static void move_preserved_fds(const struct plan *p) {
+  for (uint64_t i = 0; i < p->preserve_fds; i++) {
+    if (dup2((int)(4 + i), (int)(3 + i)) < 0) die_errno("--preserve-fds: dup2");
+  }
+  if (p->preserve_fds) close((int)(3 + p->preserve_fds));
+}
+
+/* Everything from credentials to execve; shared by the container's init and exec'd processes. */
+static void finalize_and_exec(const struct plan *p, int console) {
+  char exe[4096];
+  creds_apply_limits(p);
+  if (p->options & OPT_TERMINAL) setup_terminal(p, console);
+  else if ((p->options & OPT_SETSID) && setsid() < 0 && errno != EPERM) die_errno("setsid");
+  if (p->cwd && p->cwd[0] && chdir(p->cwd) != 0) die_errno("process.cwd: chdir %s", p->cwd);
+  /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the identity change may drop. */
+  if (!(p->options & OPT_NO_NEW_PRIVS)) creds_load_seccomp(p);
+  creds_apply_identity(p);
+  if (p->cwd && p->cwd[0] && chdir(p->cwd) != 0) die_errno("process.cwd: chdir %s as the container user", p->cwd);
+  const char *path = resolve_exec(p, exe, sizeof exe);
+  move_preserved_fds(p);
+  if (p->options & OPT_NO_NEW_PRIVS) creds_load_seccomp(p);
+  sync_send("started");
+  execve(path, (char *const *)p->argv, (char *const *)p->envp);
+  die_errno("exec: \"%s\"", p->argv[0]);
+}
+
+static int exit_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+/* The parent's life after the child exists: report it, then either leave or stay and pass on its status. */
+static void parent_after_fork(const struct plan *p, pid_t child) {
+  if (sync_send("pid %d", (int)child) != 0) {
+    kill(child, SIGKILL);
+    die_errno("report pid");
+  }
+  close(sync_fd);
+  sync_fd = -1;
+  if (!(p->options & OPT_FOREGROUND)) _exit(0);
+  /* Signals meant for the container are sent to it by berth-run; we only wait. */
+  int status;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) _exit(1);
+  }
+  _exit(exit_status(status));
+}
+
+static void write_id_map(pid_t pid, const char *file, const char *map) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+  if (write_file(path, map) != 0) {
+    kill(pid, SIGKILL);
+    die_errno("linux.%s: write %s", strcmp(file, "uid_map") == 0 ? "uidMappings" : "gidMappings", path);
+  }
+}
+
+static void join_namespaces(const struct plan *p) {
+  for (int i = 0; i < p->njoin; i++) {
+    int fd = open(p->join[i].path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die_errno("%s: open %s", p->join[i].label, p->join[i].path);
+    if (setns(fd, (int)p->join[i].type) != 0) die_errno("%s: setns %s", p->join[i].label, p->join[i].path);
+    close(fd);
+  }
+}
+
+static void set_time_offsets(const struct plan *p) {
+  if (!p->ntime_offsets) return;
+  if (unshare(CLONE_NEWTIME) != 0) die_errno("linux.timeOffsets: unshare time namespace");
+  for (int i = 0; i < p->ntime_offsets; i++)
+    if (write_file("/proc/self/timens_offsets", p->time_offsets[i]) != 0) die_errno("linux.timeOffsets: %s", p->time_offsets[i]);
+}
+
+static void run_init(const struct plan *p) {
+  int console = -1, listener = -1;
+  if (p->console_socket && (console = connect_unix(p->console_socket)) < 0)
+    die_errno("--console-socket: connect %s", p->console_socket);
+  if (p->start_socket && (listener = listen_unix(p->start_socket)) < 0) die_errno("listen on %s", p->start_socket);
+  join_namespaces(p);
+  set_time_offsets(p);
+  uint64_t flags = p->clone_flags & ~(uint64_t)CLONE_NEWTIME;
+  pid_t child = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (child < 0) die_errno("linux.namespaces: clone");
+  if (child > 0) {
+    if (flags & CLONE_NEWUSER) {
+      /* gid_map before anything else that checks ids; we are privileged, so setgroups stays allowed. */
+      if (p->gid_map) write_id_map(child, "gid_map", p->gid_map);
+      if (p->uid_map) write_id_map(child, "uid_map", p->uid_map);
+    }
+    parent_after_fork(p, child);
+  }
+
+  /* The container's first process. Keep /proc/<pid> of this setup phase unreadable from inside. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  static char line[65536];
+  if (read_line(sync_fd, line, sizeof line) < 0 || strncmp(line, "go ", 3) != 0) _exit(1);
+  const char *state = line + 3;
+  if (flags & CLONE_NEWUSER) {
+    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) die_errno("linux.uidMappings: become root in the user namespace (is 0 mapped?)");
+  }
+  if (flags & CLONE_NEWNS) rootfs_prepare(p);
+  hooks_run(p, HOOK_CREATE_CONTAINER, state);
+  if (flags & CLONE_NEWNS) rootfs_enter(p);
+  if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) != 0) die_errno("hostname");
+  if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) != 0) die_errno("domainname");
+  if (flags & CLONE_NEWNS) rootfs_finish(p);
+
+  if (listener >= 0) {
+    if (sync_send("created") != 0) _exit(1);
+    close(sync_fd);
+    sync_fd = -1;
+    int conn;
+    while ((conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+      if (errno != EINTR) die_errno("wait for start");
+    }
+    close(listener);
+    /* From here on, errors go to the `start` command that connected. */
+    sync_fd = conn;
+    hooks_run(p, HOOK_START_CONTAINER, state);
+  }
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  finalize_and_exec(p, console);
+}
+
+static void run_exec(const struct plan *p) {
+  int console = -1;
+  if (p->console_socket && (console = connect_unix(p->console_socket)) < 0)
+    die_errno("--console-socket: connect %s", p->console_socket);
+  join_namespaces(p);
+  int gate[2];
+  if (pipe2(gate, O_CLOEXEC) != 0) die_errno("pipe");
+  pid_t child = fork();
+  if (child < 0) die_errno("fork");
+  if (child > 0) {
+    close(gate[0]);
+    /* The child waits for the gate so that "pid" always precedes anything it reports. */
+    if (sync_send("pid %d", (int)child) != 0) { kill(child, SIGKILL); _exit(1); }
+    close(gate[1]);
+    close(sync_fd);
+    sync_fd = -1;
+    if (console >= 0) close(console);
+    if (!(p->options & OPT_FOREGROUND)) _exit(0);
+    int status;
+    while (waitpid(child, &status, 0) < 0) {
+      if (errno != EINTR) _exit(1);
+    }
+    _exit(exit_status(status));
+  }
+  close(gate[1]);
+  char c;
+  while (read(gate[0], &c, 1) < 0 && errno == EINTR) {}
+  close(gate[0]);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  finalize_and_exec(p, console);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  if (fcntl(3, F_GETFD) < 0) {
+    dprintf(2, "berth-init: this program is started by berth-run with a plan on fd 3; it has no command line.\n");
+    return 2;
+  }
+  run_from_sealed_copy(argv);
+  size_t len;
+  unsigned char *buf = read_plan(&len);
+  static struct plan plan;
+  static char err[512];
+  if (plan_parse(buf, len, &plan, err, sizeof err) != 0) die("%s", err);
+  /* Move the sync socket out of the way of preserved fds and keep it from leaking into the container. */
+  int high = fcntl(3, F_DUPFD_CLOEXEC, (int)(5 + plan.preserve_fds));
+  if (high < 0) die_errno("dup sync fd");
+  sync_fd = high;
+  if (!plan.preserve_fds) close(3);
+  if (plan.mode == MODE_INIT) run_init(&plan);
+  else run_exec(&plan);
+  return 1;
+}

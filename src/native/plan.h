@@ -1,0 +1,128 @@
+/*
+ * The plan berth-init executes. TypeScript (src/oci/plan/) decides every value; this side only parses the
+ * wire format and makes the syscalls. Wire format: u32 total length, then records of
+ * { u32 tag, u32 length, payload }, where a payload is a sequence of fields: u64 (8 bytes, little-endian) or
+ * str (u32 length, bytes, NUL). Keep the tag numbers in sync with src/oci/plan/wire.ts.
+ */
+#ifndef BERTH_PLAN_H
+#define BERTH_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum plan_tag {
+  T_MODE = 1,           /* u64 mode */
+  T_OPTIONS = 2,        /* u64 option bits */
+  T_CLONE_FLAGS = 3,    /* u64 CLONE_NEW* for the namespaces to create */
+  T_JOIN_NS = 4,        /* u64 nstype, str path, str label */
+  T_UID_MAP = 5,        /* str uid_map text */
+  T_GID_MAP = 6,        /* str gid_map text */
+  T_ROOTFS = 7,         /* str absolute host path */
+  T_ROOT_PROPAGATION = 8, /* u64 MS_* propagation flags for "/" */
+  T_MOUNT = 9,          /* str label, str source, str dest, str fstype, str data, u64 flags, u64 kind,
+                           u64 remount flags, u64 propagation flags, u64 mount_setattr flags */
+  T_DEVICE = 10,        /* str label, str path, u64 mode(S_IF*|perm), u64 major, u64 minor, u64 uid, u64 gid, u64 bind */
+  T_SYMLINK = 11,       /* str target, str path */
+  T_MASK = 12,          /* str path */
+  T_READONLY = 13,      /* str path */
+  T_SYSCTL = 14,        /* str label, str /proc/sys path, str value */
+  T_HOSTNAME = 15,      /* str */
+  T_DOMAINNAME = 16,    /* str */
+  T_RLIMIT = 17,        /* str label, u64 resource, u64 soft, u64 hard */
+  T_OOM_SCORE_ADJ = 18, /* u64 (two's complement) */
+  T_USER = 19,          /* u64 uid, u64 gid, u64 umask (UINT64_MAX = unset) */
+  T_GROUP = 20,         /* u64 gid (additional) */
+  T_CAPS = 21,          /* u64 bounding, effective, permitted, inheritable, ambient */
+  T_APPARMOR = 22,      /* str profile */
+  T_SELINUX = 23,       /* str label */
+  T_SECCOMP = 24,       /* u64 flags, str program (struct sock_filter[]) */
+  T_CWD = 25,           /* str */
+  T_ARG = 26,           /* str */
+  T_ENV = 27,           /* str */
+  T_HOOK = 28,          /* u64 phase, str label, str path, u64 timeout seconds (0 none), u64 nargs, str..., u64 nenv, str... */
+  T_CONSOLE_SOCKET = 29,/* str path */
+  T_CONSOLE_SIZE = 30,  /* u64 rows, u64 cols */
+  T_START_SOCKET = 31,  /* str path of the socket `start` connects to */
+  T_PRESERVE_FDS = 32,  /* u64 count of fds after the sync fd to pass on as 3.. */
+  T_PERSONALITY = 33,   /* u64 */
+  T_TIME_OFFSET = 34,   /* str "monotonic|boottime secs nsecs" */
+  T_DEVICE_BPF = 35,    /* str cgroup v2 directory, str program (struct bpf_insn[]) */
+  T_IOPRIO = 36,        /* u64 ioprio value */
+};
+
+enum plan_mode { MODE_INIT = 1, MODE_EXEC = 2 };
+
+enum plan_option {
+  OPT_FOREGROUND = 1 << 0,   /* stay as the process's parent, exit with its status */
+  OPT_NO_PIVOT = 1 << 1,
+  OPT_ROOT_READONLY = 1 << 2,
+  OPT_NO_NEW_PRIVS = 1 << 3,
+  OPT_TERMINAL = 1 << 4,
+  OPT_SETSID = 1 << 5,
+  OPT_PATH_LOOKUP = 1 << 6,  /* resolve args[0] through PATH like execvp */
+};
+
+enum mount_kind { KIND_DIR = 0, KIND_FILE = 1 };
+enum hook_phase { HOOK_CREATE_CONTAINER = 1, HOOK_START_CONTAINER = 2 };
+
+#define MAX_ITEMS 256
+
+struct mount_op {
+  const char *label, *source, *dest, *fstype, *data;
+  uint64_t flags, kind, remount, propagation, attr;
+};
+
+struct device_op {
+  const char *label, *path;
+  uint64_t mode, major, minor, uid, gid, bind;
+};
+
+struct pair { const char *a, *b, *c; };
+
+struct rlimit_op { const char *label; uint64_t resource, soft, hard; };
+
+struct hook_op {
+  uint64_t phase, timeout;
+  const char *label, *path;
+  const char *argv[64];
+  const char *envp[128];
+};
+
+struct plan {
+  uint64_t mode, options, clone_flags;
+  struct { uint64_t type; const char *path, *label; } join[16];
+  int njoin;
+  const char *uid_map, *gid_map, *rootfs;
+  uint64_t root_propagation;
+  struct mount_op mounts[MAX_ITEMS]; int nmounts;
+  struct device_op devices[MAX_ITEMS]; int ndevices;
+  struct pair symlinks[64]; int nsymlinks;
+  const char *masked[MAX_ITEMS]; int nmasked;
+  const char *readonly[MAX_ITEMS]; int nreadonly;
+  struct pair sysctls[MAX_ITEMS]; int nsysctls;
+  const char *hostname, *domainname;
+  struct rlimit_op rlimits[32]; int nrlimits;
+  int has_oom_score_adj; int64_t oom_score_adj;
+  int has_user; uint64_t uid, gid, umask;
+  uint64_t groups[64]; int ngroups;
+  int has_caps; uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+  const char *apparmor, *selinux;
+  uint64_t seccomp_flags; const unsigned char *seccomp; size_t seccomp_len;
+  const char *cwd;
+  const char *argv[1024]; int nargs;
+  const char *envp[4096]; int nenv;
+  struct hook_op hooks[32]; int nhooks;
+  const char *console_socket; uint64_t console_rows, console_cols;
+  const char *start_socket;
+  uint64_t preserve_fds;
+  int has_personality; uint64_t personality;
+  const char *time_offsets[4]; int ntime_offsets;
+  const char *device_bpf_dir; const unsigned char *device_bpf; size_t device_bpf_len;
+  int has_ioprio; uint64_t ioprio;
+};
+
+/* Parses buf (kept alive by the caller: strings point into it). Returns 0, or -1 with errbuf filled. */
+int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *errbuf, size_t errlen);
+
+#endif

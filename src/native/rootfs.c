@@ -1,0 +1,176 @@
+#define _GNU_SOURCE
+#include "rootfs.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int rootfd = -1;
+
+/* Flags the kernel locks on a mount (nosuid, nodev, …) must be repeated on a bind remount. */
+static unsigned long locked_flags(const char *target) {
+  struct statvfs st;
+  unsigned long f = 0;
+  if (statvfs(target, &st) != 0) return 0;
+  if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+static int bind_remount(const char *target, unsigned long flags) {
+  if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | flags, NULL) == 0) return 0;
+  if (errno != EPERM) return -1;
+  return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | flags | locked_flags(target), NULL);
+}
+
+static void do_mount(const struct mount_op *m) {
+  char target[64];
+  int fd = open_in_root(rootfd, m->dest, 1, m->kind == KIND_FILE);
+  if (fd < 0) die_errno("%s: cannot create mount point %s in the rootfs", m->label, m->dest);
+  fd_path(fd, target, sizeof target);
+  const char *source = m->source[0] ? m->source : m->fstype;
+  if (mount(source, target, m->fstype[0] ? m->fstype : NULL, m->flags, m->data[0] ? m->data : NULL) != 0)
+    die_errno("%s: mount %s on %s (type %s)", m->label, source, m->dest, m->fstype[0] ? m->fstype : "bind");
+  /* The fd refers to the covered directory; reopen to get the new mount on top of it. */
+  close(fd);
+  fd = open_in_root(rootfd, m->dest, 0, 0);
+  if (fd < 0) die_errno("%s: reopen %s", m->label, m->dest);
+  fd_path(fd, target, sizeof target);
+  if (m->remount && bind_remount(target, m->remount) != 0) die_errno("%s: remount %s with its options", m->label, m->dest);
+  if (m->attr) {
+    /* Low 32 bits: attributes to set; high 32 bits: attributes to clear. */
+    struct mount_attr attr = { .attr_set = m->attr & 0xffffffffu, .attr_clr = m->attr >> 32 };
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+      die_errno("%s: set recursive attributes on %s", m->label, m->dest);
+  }
+  if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) != 0)
+    die_errno("%s: set propagation of %s", m->label, m->dest);
+  close(fd);
+}
+
+static void make_device(const struct device_op *d) {
+  char target[64];
+  if (d->bind) {
+    /* In a user namespace mknod is not allowed: bind the host's node instead, as runc does. */
+    int fd = open_in_root(rootfd, d->path, 1, 1);
+    if (fd < 0) die_errno("%s: create %s", d->label, d->path);
+    char host[64];
+    snprintf(host, sizeof host, "/dev/char/%llu:%llu", (unsigned long long)d->major, (unsigned long long)d->minor);
+    if (S_ISBLK(d->mode)) snprintf(host, sizeof host, "/dev/block/%llu:%llu", (unsigned long long)d->major, (unsigned long long)d->minor);
+    if (mount(host, fd_path(fd, target, sizeof target), NULL, MS_BIND, NULL) != 0) die_errno("%s: bind %s", d->label, host);
+    close(fd);
+    return;
+  }
+  /* Make the parent, then mknod relative to it: the name itself must not be a symlink. */
+  char parent[4096];
+  snprintf(parent, sizeof parent, "%s", d->path);
+  char *name = strrchr(parent, '/');
+  if (!name || !name[1]) die("%s: bad device path %s", d->label, d->path);
+  *name++ = 0;
+  int pfd = open_in_root(rootfd, parent[0] ? parent : "/", 1, 0);
+  if (pfd < 0) die_errno("%s: create parent of %s", d->label, d->path);
+  int dir = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    char buf[64];
+    dir = open(fd_path(pfd, buf, sizeof buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (dir < 0) die_errno("%s: open parent of %s", d->label, d->path);
+  unlinkat(dir, name, 0);
+  if (mknodat(dir, name, (mode_t)d->mode, makedev(d->major, d->minor)) != 0) die_errno("%s: mknod %s", d->label, d->path);
+  /* mknod is subject to the umask; the spec's fileMode is exact. */
+  if (fchmodat(dir, name, (mode_t)(d->mode & 07777), 0) != 0) die_errno("%s: chmod %s", d->label, d->path);
+  if (fchownat(dir, name, (uid_t)d->uid, (gid_t)d->gid, AT_SYMLINK_NOFOLLOW) != 0) die_errno("%s: chown %s", d->label, d->path);
+  close(dir);
+  close(pfd);
+}
+
+static void make_symlink(const struct pair *s) {
+  char parent[4096];
+  snprintf(parent, sizeof parent, "%s", s->b);
+  char *name = strrchr(parent, '/');
+  if (!name) die("bad symlink path %s", s->b);
+  *name++ = 0;
+  int pfd = open_in_root(rootfd, parent[0] ? parent : "/", 1, 0);
+  if (pfd < 0) die_errno("create parent of %s", s->b);
+  char buf[64];
+  int dir = open(fd_path(pfd, buf, sizeof buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) die_errno("open parent of %s", s->b);
+  if (symlinkat(s->a, dir, name) != 0 && errno != EEXIST) die_errno("symlink %s -> %s", s->b, s->a);
+  close(dir);
+  close(pfd);
+}
+
+void rootfs_prepare(const struct plan *p) {
+  /* Keep our mounts from propagating back to the host, whatever the host's "/" is. */
+  if (mount(NULL, "/", NULL, p->root_propagation ? p->root_propagation : (MS_REC | MS_SLAVE), NULL) != 0)
+    die_errno("linux.rootfsPropagation: set propagation of /");
+  /* pivot_root needs the new root to be a mount point. */
+  if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) die_errno("root.path: bind %s", p->rootfs);
+  rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die_errno("root.path: open %s", p->rootfs);
+  for (int i = 0; i < p->nmounts; i++) do_mount(&p->mounts[i]);
+  for (int i = 0; i < p->ndevices; i++) make_device(&p->devices[i]);
+  for (int i = 0; i < p->nsymlinks; i++) make_symlink(&p->symlinks[i]);
+}
+
+void rootfs_enter(const struct plan *p) {
+  if (chdir(p->rootfs) != 0) die_errno("root.path: chdir %s", p->rootfs);
+  if (p->options & OPT_NO_PIVOT) {
+    if (mount(p->rootfs, "/", NULL, MS_MOVE, NULL) != 0) die_errno("root.path: move %s to /", p->rootfs);
+    if (chroot(".") != 0) die_errno("root.path: chroot");
+  } else {
+    /* pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops it. */
+    if (syscall(SYS_pivot_root, ".", ".") != 0) die_errno("root.path: pivot_root");
+    if (mount(NULL, ".", NULL, MS_REC | MS_SLAVE, NULL) != 0) die_errno("root.path: make old root rslave");
+    if (umount2(".", MNT_DETACH) != 0) die_errno("root.path: detach old root");
+  }
+  if (chdir("/") != 0) die_errno("chdir /");
+  if (p->root_propagation && mount(NULL, "/", NULL, p->root_propagation, NULL) != 0)
+    die_errno("linux.rootfsPropagation: set on the new root");
+  close(rootfd);
+  rootfd = -1;
+}
+
+static void mask_path(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT) return;
+    die_errno("linux.maskedPaths: stat %s", path);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL) != 0) die_errno("linux.maskedPaths: mask %s", path);
+  } else if (mount("/dev/null", path, NULL, MS_BIND, NULL) != 0) {
+    die_errno("linux.maskedPaths: mask %s", path);
+  }
+}
+
+static void readonly_path(const char *path) {
+  if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0) {
+    if (errno == ENOENT) return;
+    die_errno("linux.readonlyPaths: bind %s", path);
+  }
+  if (bind_remount(path, MS_RDONLY | MS_REC) != 0) die_errno("linux.readonlyPaths: remount %s read-only", path);
+}
+
+void rootfs_finish(const struct plan *p) {
+  for (int i = 0; i < p->nsysctls; i++) {
+    if (write_file(p->sysctls[i].b, p->sysctls[i].c) != 0) die_errno("%s: write %s", p->sysctls[i].a, p->sysctls[i].b);
+  }
+  for (int i = 0; i < p->nreadonly; i++) readonly_path(p->readonly[i]);
+  for (int i = 0; i < p->nmasked; i++) mask_path(p->masked[i]);
+  if ((p->options & OPT_ROOT_READONLY) && bind_remount("/", MS_RDONLY) != 0) die_errno("root.readonly: remount / read-only");
+}

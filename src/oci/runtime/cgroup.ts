@@ -1,0 +1,50 @@
+/** The runtime's view of cgroups: resolve at create, reload from the record afterwards, describe for mounts. */
+import * as path from 'node:path';
+import { DEFAULT_ALLOWED_DEVICES, hostLayout, loadCgroup, resolveCgroup, UNIFIED, type Cgroup, type CgroupStats } from '../cgroups';
+import type { CgroupHierarchy, CgroupMountSource } from '../plan/cgroup-mounts';
+import type { DeviceCgroupRule, Resources, Spec } from '../spec/types';
+import type { ContainerRecord } from './store';
+
+export type { Cgroup, CgroupStats };
+
+export function cgroupForSpec(spec: Spec, id: string): Cgroup {
+  return resolveCgroup(spec.linux?.cgroupsPath, id);
+}
+
+/** Paths saved at create: a relative cgroupsPath depends on the caller's cgroup, which may differ now. */
+export function cgroupFromRecord(record: ContainerRecord): Cgroup {
+  return loadCgroup(record.cgroupPaths);
+}
+
+export function cgroupMountSource(spec: Spec, cgroup: Cgroup): CgroupMountSource {
+  const layout = hostLayout();
+  const cgroupns = (spec.linux?.namespaces ?? []).some((n) => n.type === 'cgroup');
+  const hierarchies: CgroupHierarchy[] = [];
+  for (const h of layout.v1) {
+    const hostDir = cgroup.paths[h.controllers[0]];
+    if (!hostDir) continue;
+    const named = h.controllers.filter((c) => c.startsWith('name='));
+    hierarchies.push({
+      name: path.basename(h.mountPoint),
+      fstype: 'cgroup',
+      data: named.length === h.controllers.length ? `none,${named.join(',')}` : h.controllers.join(','),
+      hostDir,
+    });
+  }
+  if (layout.unified && cgroup.paths[UNIFIED]) {
+    hierarchies.push({ name: layout.mode === 'v2' ? '' : path.basename(layout.unified.mountPoint), fstype: 'cgroup2', data: '', hostDir: cgroup.paths[UNIFIED] });
+  }
+  return { mode: layout.mode, cgroupns, hierarchies };
+}
+
+/**
+ * The limits written at create: the spec's resources, with device access as runc builds it — the spec's
+ * rules, then every node listed in linux.devices, then the default set every container gets.
+ */
+export function cgroupResources(spec: Spec): Resources {
+  const resources = spec.linux?.resources ?? {};
+  const nodes: DeviceCgroupRule[] = (spec.linux?.devices ?? [])
+    .filter((d) => d.type !== 'p')
+    .map((d) => ({ allow: true, type: d.type === 'b' ? 'b' : 'c', major: d.major, minor: d.minor, access: 'rwm' }));
+  return { ...resources, devices: [...(resources.devices ?? []), ...nodes, ...DEFAULT_ALLOWED_DEVICES] };
+}

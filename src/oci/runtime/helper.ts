@@ -1,0 +1,118 @@
+/** Starting berth-init and speaking its line protocol (see src/native/berth-init.c). */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { BerthError } from '../../common/errors';
+
+let cachedBinary: string | undefined;
+
+/** build/bin/berth-init beside the bundled CLI, or found from the source tree; BERTH_INIT overrides. */
+export function initBinary(): string {
+  if (cachedBinary) return cachedBinary;
+  const candidates = [process.env.BERTH_INIT, path.join(__dirname, 'berth-init')];
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) {
+      candidates.push(path.join(dir, 'build', 'bin', 'berth-init'));
+      break;
+    }
+  }
+  for (const c of candidates) {
+    if (c && fs.existsSync(c)) return (cachedBinary = c);
+  }
+  throw new BerthError('FailedPrecondition', 'berth-init not found: run `npm run build` or set BERTH_INIT');
+}
+
+/** A running berth-init with its sync socket. Lines come from the parent and from the container process. */
+export class Helper {
+  readonly child: ChildProcess;
+  private readonly sync: Duplex;
+  private buffered = '';
+  private readonly lines: string[] = [];
+  private waiters: ((line: string | undefined) => void)[] = [];
+  private ended = false;
+  /** Resolves with the helper's exit status (128+N for a signal). */
+  readonly exited: Promise<number>;
+
+  constructor(stdio: [StdioOptions[number], StdioOptions[number], StdioOptions[number]], extraFds: number[] = []) {
+    this.child = spawn(initBinary(), [], { stdio: [...stdio, 'pipe', ...extraFds] as StdioOptions });
+    this.sync = this.child.stdio[3] as Duplex;
+    this.sync.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.sync.on('end', () => this.onEnd());
+    this.sync.on('close', () => this.onEnd());
+    this.sync.on('error', () => this.onEnd());
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? signalNo(signal) : 0)));
+      this.child.on('error', () => resolve(1));
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  sendPlan(plan: Buffer): void {
+    this.sync.write(plan);
+  }
+
+  send(line: string): void {
+    this.sync.write(line + '\n');
+  }
+
+  /** Closes our end: the container process sees end-of-file and gives up if it was still waiting. */
+  close(): void {
+    this.sync.destroy();
+  }
+
+  /** The next line, or undefined once every holder of the socket has closed it. */
+  next(): Promise<string | undefined> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Waits for `expected` ("pid", "created", "started"); an "error" line or end of input becomes an error. */
+  async expect(expected: string, during: string): Promise<string> {
+    const line = await this.next();
+    if (line === undefined) {
+      const status = await Promise.race([this.exited, new Promise<number>((r) => setTimeout(() => r(-1), 1000))]);
+      throw new BerthError('Internal', `${during}: berth-init ended unexpectedly${status >= 0 ? ` (status ${status})` : ''}`);
+    }
+    if (line.startsWith('error ')) throw helperError(line.slice(6));
+    const [word, ...rest] = line.split(' ');
+    if (word !== expected) throw new BerthError('Internal', `${during}: expected "${expected}" from berth-init, got "${line}"`);
+    return rest.join(' ');
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+      this.push(this.buffered.slice(0, nl));
+      this.buffered = this.buffered.slice(nl + 1);
+    }
+  }
+
+  private push(line: string): void {
+    const w = this.waiters.shift();
+    if (w) w(line);
+    else this.lines.push(line);
+  }
+
+  private onEnd(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+}
+
+/** berth-init prefixes errors about config fields with the field (`mounts[2]: …`): keep them InvalidArgument-free. */
+export function helperError(message: string): BerthError {
+  return new BerthError('FailedPrecondition', message);
+}
+
+function signalNo(signal: NodeJS.Signals): number {
+  return (os.constants.signals as Record<string, number>)[signal] ?? 0;
+}

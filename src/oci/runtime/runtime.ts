@@ -1,0 +1,377 @@
+/**
+ * The berth-run library: the OCI runtime operations (runtime.md) over container records under `root`.
+ * The CLI (src/oci/cli) and berth-shim call this same code; nothing here prints or exits.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { StdioOptions } from 'node:child_process';
+import { writeFileAtomic } from '../../common/atomic';
+import { BerthError, invalid, notFound, precondition } from '../../common/errors';
+import { Logger, silentLogger } from '../../common/log';
+import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
+import { parseConfigJson, validateResources } from '../spec/validate';
+import type { Process, Resources, Spec, State, Status } from '../spec/types';
+import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, type Cgroup, type CgroupStats } from './cgroup';
+import { Helper, helperError } from './helper';
+import { runHooks } from './hooks';
+import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
+import { ContainerStore, validateId, type ContainerRecord } from './store';
+
+export const DEFAULT_ROOT = '/run/berth-run';
+
+export interface RuntimeOptions {
+  root?: string;
+  logger?: Logger;
+}
+
+type Stdio = [StdioOptions[number], StdioOptions[number], StdioOptions[number]];
+
+export interface CreateOptions {
+  bundle: string;
+  consoleSocket?: string;
+  pidFile?: string;
+  noPivot?: boolean;
+  /** Extra fds (after stdio) handed to the container as 3, 4, … */
+  preserveFds?: number[];
+  /** The container's stdio; defaults to this process's. */
+  stdio?: Stdio;
+}
+
+export interface ExecOptions {
+  consoleSocket?: string;
+  pidFile?: string;
+  detach?: boolean;
+  preserveFds?: number[];
+  stdio?: Stdio;
+}
+
+export interface ContainerInfo extends State {
+  created: string;
+  rootfs: string;
+}
+
+export class Runtime {
+  readonly store: ContainerStore;
+  private readonly log: Logger;
+
+  constructor(options: RuntimeOptions = {}) {
+    this.store = new ContainerStore(path.resolve(options.root ?? DEFAULT_ROOT));
+    this.log = options.logger ?? silentLogger;
+  }
+
+  /** create: everything up to the point where only the user's program is left to exec. */
+  async create(id: string, options: CreateOptions): Promise<State> {
+    const { helper, record, spec } = await this.setUp(id, options, false);
+    helper.close();
+    this.log.info('container created', { id, pid: record.pid });
+    return this.toState(record, spec, 'created');
+  }
+
+  /** start: tell the waiting init to exec the user's program; poststart hooks follow. */
+  async start(id: string): Promise<void> {
+    const record = this.store.read(id);
+    const status = this.statusOf(record);
+    if (status !== 'created') {
+      throw precondition(status === 'stopped' ? 'cannot start a container that has stopped' : `cannot start an already ${status} container`);
+    }
+    await this.triggerStart(id);
+    record.started = true;
+    this.store.write(record);
+    await this.poststart(record, this.store.readSpec(id));
+  }
+
+  /** run: create + start; in the foreground it resolves with the container's exit status. */
+  async run(id: string, options: CreateOptions & { detach?: boolean }): Promise<number> {
+    const { helper, record, spec } = await this.setUp(id, options, !options.detach);
+    helper.close();
+    try {
+      await this.triggerStart(id);
+    } catch (err) {
+      await this.delete(id, true).catch(() => undefined);
+      throw err;
+    }
+    record.started = true;
+    this.store.write(record);
+    await this.poststart(record, spec);
+    if (options.detach) return 0;
+    const code = await helper.exited;
+    await this.delete(id, true).catch((err) => this.log.warn('cleanup after run failed', { id, error: String(err) }));
+    return code;
+  }
+
+  state(id: string): ContainerInfo {
+    const record = this.store.read(id);
+    let spec: Spec | undefined;
+    try {
+      spec = this.store.readSpec(id);
+    } catch {
+      spec = undefined;
+    }
+    return { ...this.toState(record, spec, this.statusOf(record)), created: record.created, rootfs: record.rootfs };
+  }
+
+  list(): ContainerInfo[] {
+    const out: ContainerInfo[] = [];
+    for (const id of this.store.list()) {
+      try {
+        out.push(this.state(id));
+      } catch (err) {
+        if (!(err instanceof BerthError && err.kind === 'NotFound')) throw err;
+      }
+    }
+    return out;
+  }
+
+  async kill(id: string, signal: string | number = 'SIGTERM', all = false): Promise<void> {
+    const sig = signalNumber(signal);
+    const record = this.store.read(id);
+    const status = this.statusOf(record);
+    if (status === 'stopped' || status === 'creating') throw precondition('container not running');
+    if (all) {
+      cgroupFromRecord(record).killAll(sig);
+      return;
+    }
+    process.kill(record.pid, sig);
+  }
+
+  /** delete: only a stopped container, unless forced (then it is killed first). */
+  async delete(id: string, force = false): Promise<void> {
+    validateId(id);
+    if (!this.store.exists(id)) {
+      // A create that died before writing its state leaves a bare directory; --force clears it as runc does.
+      if (force) {
+        this.store.remove(id);
+        return;
+      }
+      throw notFound(`container "${id}" does not exist`);
+    }
+    const record = this.store.read(id);
+    const status = this.statusOf(record);
+    if (status !== 'stopped' && !force) throw precondition(`cannot delete container ${id} that is not stopped: ${status}`);
+    await this.destroy(record);
+  }
+
+  async pause(id: string): Promise<void> {
+    const record = this.store.read(id);
+    const status = this.statusOf(record);
+    if (status !== 'running' && status !== 'created') throw precondition(`container ${id} is not running: ${status}`);
+    cgroupFromRecord(record).freeze();
+  }
+
+  async resume(id: string): Promise<void> {
+    const record = this.store.read(id);
+    if (this.statusOf(record) !== 'paused') throw precondition(`container ${id} is not paused`);
+    cgroupFromRecord(record).thaw();
+  }
+
+  /** Pids of every process in the container's cgroup. */
+  ps(id: string): number[] {
+    const record = this.store.read(id);
+    if (this.statusOf(record) === 'stopped') return [];
+    return cgroupFromRecord(record).pids();
+  }
+
+  stats(id: string): CgroupStats {
+    const record = this.store.read(id);
+    return cgroupFromRecord(record).stats();
+  }
+
+  oomKills(id: string): number {
+    return cgroupFromRecord(this.store.read(id)).oomKillCount();
+  }
+
+  /** update: new resource limits, applied to the cgroup and kept in the stored spec. */
+  async update(id: string, resources: unknown): Promise<void> {
+    const r = validateResources(resources, 'resources');
+    const record = this.store.read(id);
+    if (this.statusOf(record) === 'stopped') throw precondition(`container ${id} is stopped`);
+    const spec = this.store.readSpec(id);
+    const merged: Resources = mergeResources(spec.linux?.resources ?? {}, r);
+    cgroupFromRecord(record).apply(merged);
+    spec.linux = { ...spec.linux, resources: merged };
+    this.store.writeSpec(id, spec);
+  }
+
+  /** exec: a new process in the container's namespaces and cgroup. Resolves once it runs. */
+  async exec(id: string, proc: Process, options: ExecOptions = {}): Promise<{ pid: number; exited: Promise<number> }> {
+    const record = this.store.read(id);
+    const status = this.statusOf(record);
+    if (status === 'stopped' || status === 'creating') throw precondition(`cannot exec in a ${status} container`);
+    if (status === 'paused') throw precondition('cannot exec in a paused container');
+    const spec = this.store.readSpec(id);
+    const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length });
+    const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
+    try {
+      cgroupFromRecord(record).addProcess(helper.pid);
+      helper.sendPlan(plan);
+      const pid = Number(await helper.expect('pid', 'exec'));
+      if (options.pidFile) writeFileAtomic(path.resolve(options.pidFile), String(pid), 0o644);
+      await helper.expect('started', 'exec');
+      return { pid, exited: helper.exited };
+    } catch (err) {
+      helper.child.kill('SIGKILL');
+      throw err;
+    }
+  }
+
+  /** The container's status, derived from its process; never trusted from the record alone. */
+  statusOf(record: ContainerRecord): Status {
+    if (!record.pid) return record.creator && isAlive(record.creator.pid, record.creator.startTime) ? 'creating' : 'stopped';
+    if (!isAlive(record.pid, record.pidStartTime)) return 'stopped';
+    if (!record.started && isStillInit(record.pid)) return 'created';
+    try {
+      if (cgroupFromRecord(record).state() === 'frozen') return 'paused';
+    } catch {
+      // A cgroup that cannot be read does not change whether the process runs.
+    }
+    return 'running';
+  }
+
+  private toState(record: ContainerRecord, spec: Spec | undefined, status: Status): State {
+    const state: State = { ociVersion: record.ociVersion, id: record.id, status, bundle: record.bundle };
+    if (status !== 'stopped' && record.pid) state.pid = record.pid;
+    const annotations = record.annotations ?? spec?.annotations;
+    if (annotations && Object.keys(annotations).length) state.annotations = annotations;
+    return state;
+  }
+
+  /** Validates everything first, so that bad input leaves nothing behind, then builds the container. */
+  private async setUp(id: string, options: CreateOptions, foreground: boolean): Promise<{ helper: Helper; record: ContainerRecord; spec: Spec }> {
+    validateId(id);
+    const bundle = path.resolve(options.bundle);
+    const configFile = path.join(bundle, 'config.json');
+    let text: string;
+    try {
+      text = fs.readFileSync(configFile, 'utf8');
+    } catch (err) {
+      throw invalid('bundle', `cannot read ${configFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    const spec = parseConfigJson(text, configFile);
+    const rootfs = resolveRootfs(spec, bundle);
+    if (this.store.exists(id) || fs.existsSync(this.store.dir(id))) throw new BerthError('AlreadyExists', `container with id exists: ${id}`);
+    const cgroup = cgroupForSpec(spec, id);
+    const plan = buildInitPlan({
+      spec, bundle, startSocket: this.store.startSocket(id), consoleSocket: options.consoleSocket,
+      noPivot: options.noPivot, foreground, preserveFds: options.preserveFds?.length, cgroup: cgroupMountSource(spec, cgroup),
+    });
+
+    this.store.claim(id);
+    const me = readProcStat(process.pid);
+    const record: ContainerRecord = {
+      id, bundle, rootfs, pid: 0, creator: { pid: process.pid, startTime: me?.startTime }, created: new Date().toISOString(),
+      ociVersion: spec.ociVersion, annotations: spec.annotations, cgroupPaths: { ...cgroup.paths },
+    };
+    let helper: Helper | undefined;
+    try {
+      this.store.writeSpec(id, spec);
+      this.store.write(record);
+      cgroup.create();
+      cgroup.apply(cgroupResources(spec));
+      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
+      cgroup.addProcess(helper.pid);
+      helper.sendPlan(plan);
+      record.pid = Number(await helper.expect('pid', 'create'));
+      record.pidStartTime = readProcStat(record.pid)?.startTime;
+      this.store.write(record);
+      const state = this.toState(record, spec, 'creating');
+      await runHooks(spec.hooks?.prestart, state, 'prestart');
+      await runHooks(spec.hooks?.createRuntime, state, 'createRuntime');
+      helper.send(`go ${JSON.stringify({ ...state, status: 'created' })}`);
+      await helper.expect('created', 'create');
+      if (options.pidFile) writeFileAtomic(path.resolve(options.pidFile), String(record.pid), 0o644);
+      delete record.creator;
+      this.store.write(record);
+      return { helper, record, spec };
+    } catch (err) {
+      helper?.close();
+      if (record.pid) {
+        try { process.kill(record.pid, 'SIGKILL'); } catch { /* already gone */ }
+        await waitForExit(record.pid, record.pidStartTime, 5000);
+      }
+      helper?.child.kill('SIGKILL');
+      if (helper) await helper.exited;
+      try {
+        cgroup.destroy();
+      } catch (cleanupErr) {
+        this.log.warn('cgroup cleanup after failed create', { id, error: String(cleanupErr) });
+      }
+      this.store.remove(id);
+      throw err;
+    }
+  }
+
+  private async triggerStart(id: string): Promise<void> {
+    const reply = await connectAndRead(this.store.startSocket(id));
+    const lines = reply.split('\n').filter((l) => l !== '');
+    const error = lines.find((l) => l.startsWith('error '));
+    if (error) throw helperError(error.slice(6));
+    if (!lines.includes('started')) throw precondition('container exited before it could start');
+  }
+
+  private async poststart(record: ContainerRecord, spec: Spec): Promise<void> {
+    try {
+      await runHooks(spec.hooks?.poststart, this.toState(record, spec, 'running'), 'poststart');
+    } catch (err) {
+      // runtime.md: a failing poststart hook is a warning; the container keeps running.
+      this.log.warn('poststart hook failed', { id: record.id, error: (err as Error).message });
+    }
+  }
+
+  private async destroy(record: ContainerRecord): Promise<void> {
+    const cgroup = cgroupFromRecord(record);
+    const spec = (() => { try { return this.store.readSpec(record.id); } catch { return undefined; } })();
+    if (isAlive(record.pid, record.pidStartTime)) {
+      try { process.kill(record.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+    }
+    try {
+      cgroup.killAll(9);
+      if (cgroup.state() === 'frozen') cgroup.thaw();
+    } catch {
+      // Nothing left to kill, or the cgroup never existed.
+    }
+    if (record.pid && !(await waitForExit(record.pid, record.pidStartTime, 10000))) {
+      throw new BerthError('Internal', `container ${record.id}: process ${record.pid} did not exit after SIGKILL`);
+    }
+    cgroup.destroy();
+    if (spec?.hooks?.poststop) {
+      try {
+        await runHooks(spec.hooks.poststop, this.toState(record, spec, 'stopped'), 'poststop');
+      } catch (err) {
+        this.log.warn('poststop hook failed', { id: record.id, error: (err as Error).message });
+      }
+    }
+    this.store.remove(record.id);
+  }
+}
+
+/** Connects to the start socket and reads until the container closes it (by exec'ing, or after an error). */
+function connectAndRead(socketPath: string): Promise<string> {
+  let dirFd: number | undefined;
+  let target = socketPath;
+  if (socketPath.length >= 100) {
+    dirFd = fs.openSync(path.dirname(socketPath), 'r');
+    target = `/proc/self/fd/${dirFd}/${path.basename(socketPath)}`;
+  }
+  return new Promise<string>((resolve, reject) => {
+    let data = '';
+    const sock = net.createConnection({ path: target });
+    sock.on('data', (b) => { data += b.toString(); });
+    sock.on('end', () => resolve(data));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? precondition('container is not waiting to start (its init process has exited)') : err);
+    });
+  }).finally(() => {
+    if (dirFd !== undefined) fs.closeSync(dirFd);
+  });
+}
+
+function mergeResources(base: Resources, update: Resources): Resources {
+  const out: Resources = { ...base };
+  for (const [key, value] of Object.entries(update) as [keyof Resources, unknown][]) {
+    if (value === undefined) continue;
+    const prev = base[key];
+    (out as Record<string, unknown>)[key] = prev && typeof prev === 'object' && !Array.isArray(prev) && typeof value === 'object' && !Array.isArray(value) ? { ...prev, ...value } : value;
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+/**
+ * Container records under --root: one directory per container holding state.json (what we know about its
+ * process) and config.json (the validated spec it was created from). Every write is atomic.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic, readJsonFile } from '../../common/atomic';
+import { alreadyExists, invalid, notFound } from '../../common/errors';
+import type { Spec } from '../spec/types';
+
+export interface ContainerRecord {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  /** Init pid in the host pid namespace; 0 while creating. */
+  pid: number;
+  /** /proc/PID/stat start time, to tell the container's process from a later one with the same pid. */
+  pidStartTime?: string;
+  /** The berth-run process doing the create, so that a crashed create is seen as stopped. */
+  creator?: { pid: number; startTime?: string };
+  created: string;
+  ociVersion: string;
+  annotations?: Record<string, string>;
+  /** Controller → cgroup directory, as resolved at create. */
+  cgroupPaths: Record<string, string>;
+  /** Set once `start` succeeded. */
+  started?: boolean;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$/;
+
+export function validateId(id: string): void {
+  if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw invalid('container id', `"${id}" is invalid: use letters, digits and _ . + - (not starting with a symbol)`);
+}
+
+export class ContainerStore {
+  constructor(readonly root: string) {}
+
+  dir(id: string): string {
+    validateId(id);
+    return path.join(this.root, id);
+  }
+
+  startSocket(id: string): string {
+    return path.join(this.dir(id), 'start.sock');
+  }
+
+  /** Claims the id: the directory is made with mkdir, which fails if another create got there first. */
+  claim(id: string): string {
+    const dir = this.dir(id);
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`container with id exists: ${id}`);
+      throw err;
+    }
+    return dir;
+  }
+
+  write(record: ContainerRecord): void {
+    writeFileAtomic(path.join(this.dir(record.id), 'state.json'), JSON.stringify(record));
+  }
+
+  writeSpec(id: string, spec: Spec): void {
+    writeFileAtomic(path.join(this.dir(id), 'config.json'), JSON.stringify(spec));
+  }
+
+  read(id: string): ContainerRecord {
+    const file = path.join(this.dir(id), 'state.json');
+    try {
+      return readJsonFile<ContainerRecord>(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`container "${id}" does not exist`);
+      throw err;
+    }
+  }
+
+  readSpec(id: string): Spec {
+    return readJsonFile<Spec>(path.join(this.dir(id), 'config.json'));
+  }
+
+  exists(id: string): boolean {
+    return fs.existsSync(path.join(this.dir(id), 'state.json'));
+  }
+
+  list(): string[] {
+    try {
+      return fs.readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory() && ID_PATTERN.test(d.name)).map((d) => d.name).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+}
