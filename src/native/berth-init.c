@@ -207,6 +207,37 @@ static const char *resolve_exec(const struct plan *p, char *buf, size_t size) {
   die("exec: \"%s\": executable file not found in $PATH", arg0);
 }
 
+/* Like runc: a process without HOME gets its user's home from the container's /etc/passwd, else "/". */
+static void default_home(struct plan *p) {
+  if (env_get(p, "HOME") || p->nenv >= 4094) return;
+  static char home[4200];
+  const char *dir = "/";
+  static char line[4096];
+  FILE *f = fopen("/etc/passwd", "re");
+  if (f) {
+    while (fgets(line, sizeof line, f)) {
+      /* name:password:uid:gid:gecos:home:shell */
+      char *field[7] = {0};
+      char *cur = line;
+      int n = 0;
+      while (n < 7 && cur) {
+        field[n++] = cur;
+        cur = strchr(cur, ':');
+        if (cur) *cur++ = 0;
+      }
+      if (n >= 6 && field[2][0] && strtoull(field[2], NULL, 10) == (p->has_user ? p->uid : 0) && field[5][0]) {
+        field[5][strcspn(field[5], "\n")] = 0;
+        dir = field[5];
+        break;
+      }
+    }
+  }
+  snprintf(home, sizeof home, "HOME=%s", dir);
+  if (f) fclose(f);
+  p->envp[p->nenv++] = home;
+  p->envp[p->nenv] = NULL;
+}
+
 /* Fds passed with --preserve-fds sit right after the sync fd (4, 5, …) and become 3, 4, … */
 static void move_preserved_fds(const struct plan *p) {
   for (uint64_t i = 0; i < p->preserve_fds; i++) {
@@ -216,8 +247,9 @@ static void move_preserved_fds(const struct plan *p) {
 }
 
 /* Everything from credentials to execve; shared by the container's init and exec'd processes. */
-static void finalize_and_exec(const struct plan *p, int console) {
+static void finalize_and_exec(struct plan *p, int console) {
   char exe[4096];
+  default_home(p);
   creds_apply_limits(p);
   if (p->options & OPT_TERMINAL) setup_terminal(p, console);
   else if ((p->options & OPT_SETSID) && setsid() < 0 && errno != EPERM) die_errno("setsid");
@@ -282,7 +314,7 @@ static void set_time_offsets(const struct plan *p) {
     if (write_file("/proc/self/timens_offsets", p->time_offsets[i]) != 0) die_errno("linux.timeOffsets: %s", p->time_offsets[i]);
 }
 
-static void run_init(const struct plan *p) {
+static void run_init(struct plan *p) {
   int console = -1, listener = -1;
   if (p->console_socket && (console = connect_unix(p->console_socket)) < 0)
     die_errno("--console-socket: connect %s", p->console_socket);
@@ -333,7 +365,7 @@ static void run_init(const struct plan *p) {
   finalize_and_exec(p, console);
 }
 
-static void run_exec(const struct plan *p) {
+static void run_exec(struct plan *p) {
   int console = -1;
   if (p->console_socket && (console = connect_unix(p->console_socket)) < 0)
     die_errno("--console-socket: connect %s", p->console_socket);

@@ -35,10 +35,18 @@ export const exec: Command = {
     const n = Number(flagString(args, 'preserve-fds') ?? '0');
     if (!Number.isInteger(n) || n < 0) throw invalid('--preserve-fds', 'must be a non-negative integer');
     const detach = flagBool(args, 'detach');
-    const { pid, exited } = await runtime.exec(id, proc, {
-      consoleSocket: flagString(args, 'console-socket'), pidFile: flagString(args, 'pid-file'), detach,
-      preserveFds: Array.from({ length: n }, (_, i) => 3 + i),
-    });
+    let started: { pid: number; exited: Promise<number> };
+    try {
+      started = await runtime.exec(id, proc, {
+        consoleSocket: flagString(args, 'console-socket'), pidFile: flagString(args, 'pid-file'), detach,
+        preserveFds: Array.from({ length: n }, (_, i) => 3 + i),
+      });
+    } catch (err) {
+      // runc exits 255 when the process could not be started, so callers can tell it from the process's own status.
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 255;
+    }
+    const { pid, exited } = started;
     if (detach) return 0;
     const stop = forwardSignals((sig) => { try { process.kill(pid, sig); } catch { /* exited */ } });
     try {
