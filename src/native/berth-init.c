@@ -10,8 +10,15 @@
  *   child      → start: "started"                    written just before execve
  *   anyone     → run  : "error <message>"            then exit 1
  * In exec mode the child sends "started" on fd 3 directly (no start socket).
+ *
+ * Device-bpf mode (one shot, no process; berth-run waits for it synchronously): berth-run starts this
+ * program WITHOUT fd 3 and writes <u32 length><plan> to stdin; the one reply line, "ok" or
+ * "error <message>", comes on stdout, then exit 0 or 1. (Node's spawnSync can feed only stdin and read
+ * only outputs, so no bidirectional fd 3 is possible there.) Errors before the plan is parsed go to stderr
+ * as "berth-init: <message>". With a sync socket on fd 3 the mode works too, replying there.
  */
 #define _GNU_SOURCE
+#include "bpf.h"
 #include "creds.h"
 #include "hooks.h"
 #include "plan.h"
@@ -19,6 +26,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <linux/close_range.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
@@ -244,6 +252,8 @@ static void move_preserved_fds(const struct plan *p) {
     if (dup2((int)(4 + i), (int)(3 + i)) < 0) die_errno("--preserve-fds: dup2");
   }
   if (p->preserve_fds) close((int)(3 + p->preserve_fds));
+  /* Whatever else our caller inherited must not reach the container (runc closes them too). */
+  if (syscall(SYS_close_range, (unsigned)(3 + p->preserve_fds), ~0U, CLOSE_RANGE_CLOEXEC) != 0) die_errno("close_range");
 }
 
 /* Everything from credentials to execve; shared by the container's init and exec'd processes. */
@@ -251,7 +261,7 @@ static void finalize_and_exec(struct plan *p, int console) {
   char exe[4096];
   default_home(p);
   creds_apply_limits(p);
-  if (p->options & OPT_TERMINAL) setup_terminal(p, console);
+  if ((p->options & OPT_TERMINAL) && console >= 0) setup_terminal(p, console);
   else if ((p->options & OPT_SETSID) && setsid() < 0 && errno != EPERM) die_errno("setsid");
   if (p->cwd && p->cwd[0] && chdir(p->cwd) != 0) die_errno("process.cwd: chdir %s", p->cwd);
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the identity change may drop. */
@@ -347,6 +357,11 @@ static void run_init(struct plan *p) {
   if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) != 0) die_errno("hostname");
   if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) != 0) die_errno("domainname");
   if (flags & CLONE_NEWNS) rootfs_finish(p);
+  /* runc hands the pty master over at create, so that the shim holds it before the program starts. */
+  if (p->options & OPT_TERMINAL) {
+    setup_terminal(p, console);
+    console = -1;
+  }
 
   if (listener >= 0) {
     if (sync_send("created") != 0) _exit(1);
@@ -399,16 +414,33 @@ static void run_exec(struct plan *p) {
 
 int main(int argc, char **argv) {
   (void)argc;
-  if (fcntl(3, F_GETFD) < 0) {
+  /* Without fd 3 only a one-shot mode can run (device-bpf): plan on stdin, reply on stdout. */
+  int oneshot = fcntl(3, F_GETFD) < 0;
+  if (oneshot && isatty(0)) {
     dprintf(2, "berth-init: this program is started by berth-run with a plan on fd 3; it has no command line.\n");
     return 2;
   }
   run_from_sealed_copy(argv);
+  if (oneshot) {
+    /* Read the plan from stdin as fd 3; errors until the mode is known must not vanish into stdin (a
+     * socket nobody reads from): with its write side shut they fall back to stderr. */
+    signal(SIGPIPE, SIG_IGN);
+    if (dup2(0, 3) < 0) die_errno("dup stdin");
+    shutdown(3, SHUT_WR);
+  }
   size_t len;
   unsigned char *buf = read_plan(&len);
   static struct plan plan;
   static char err[512];
   if (plan_parse(buf, len, &plan, err, sizeof err) != 0) die("%s", err);
+  if (plan.mode == MODE_DEVICE_BPF) {
+    if (oneshot) {
+      close(3);
+      sync_fd = 1;
+    }
+    device_bpf_run(&plan);
+  }
+  if (oneshot) die("plan: mode %llu needs the sync socket on fd 3", (unsigned long long)plan.mode);
   /* Move the sync socket out of the way of preserved fds and keep it from leaking into the container. */
   int high = fcntl(3, F_DUPFD_CLOEXEC, (int)(5 + plan.preserve_fds));
   if (high < 0) die_errno("dup sync fd");

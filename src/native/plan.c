@@ -151,6 +151,10 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
   }
   p->argv[p->nargs] = NULL;
   p->envp[p->nenv] = NULL;
+  if (p->mode == MODE_DEVICE_BPF) {
+    if (!p->device_bpf_dir) { snprintf(err, errlen, "plan: device-bpf mode without a device program record"); return -1; }
+    return 0;
+  }
   if (p->mode != MODE_INIT && p->mode != MODE_EXEC) { snprintf(err, errlen, "plan: missing mode"); return -1; }
   if (p->nargs == 0) { snprintf(err, errlen, "plan: no process args"); return -1; }
   return 0;

@@ -51,7 +51,8 @@ enum plan_tag {
   T_IOPRIO = 36,        /* u64 ioprio value */
 };
 
-enum plan_mode { MODE_INIT = 1, MODE_EXEC = 2 };
+/* MODE_DEVICE_BPF: no process; attach the T_DEVICE_BPF program to its cgroup, reply "ok", exit (bpf.h). */
+enum plan_mode { MODE_INIT = 1, MODE_EXEC = 2, MODE_DEVICE_BPF = 3 };
 
 enum plan_option {
   OPT_FOREGROUND = 1 << 0,   /* stay as the process's parent, exit with its status */

@@ -68,9 +68,8 @@ static void make_device(const struct device_op *d) {
     /* In a user namespace mknod is not allowed: bind the host's node instead, as runc does. */
     int fd = open_in_root(rootfd, d->path, 1, 1);
     if (fd < 0) die_errno("%s: create %s", d->label, d->path);
-    char host[64];
-    snprintf(host, sizeof host, "/dev/char/%llu:%llu", (unsigned long long)d->major, (unsigned long long)d->minor);
-    if (S_ISBLK(d->mode)) snprintf(host, sizeof host, "/dev/block/%llu:%llu", (unsigned long long)d->major, (unsigned long long)d->minor);
+    /* The node at the same path on the host, as runc binds it. */
+    const char *host = d->path;
     if (mount(host, fd_path(fd, target, sizeof target), NULL, MS_BIND, NULL) != 0) die_errno("%s: bind %s", d->label, host);
     close(fd);
     return;

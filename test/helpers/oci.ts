@@ -85,7 +85,8 @@ export class RuntimeCli {
     const out = fs.openSync(outFile, 'w+');
     const err = fs.openSync(errFile, 'w+');
     try {
-      const r: SpawnSyncReturns<Buffer> = spawnSync(PEER_BINARY[this.peer], ['--root', this.root, ...args], {
+      const [cmd, argv] = peerCommand(this.peer, ['--root', this.root, ...args]);
+      const r: SpawnSyncReturns<Buffer> = spawnSync(cmd, argv, {
         stdio: [options.input === undefined ? 'ignore' : 'pipe', out, err], input: options.input,
         timeout: options.timeoutMs ?? 30000, cwd: options.cwd,
       });
@@ -118,6 +119,15 @@ export class RuntimeCli {
     for (const id of this.ids) this.run(['delete', '--force', id]);
     this.ids.clear();
   }
+}
+
+/**
+ * crun 1.8 refuses a hybrid host whose cgroup2 mount holds a controller; it runs in a private mount namespace
+ * where that mount's cgroup.controllers reads empty. Nothing changes for the host.
+ */
+export function peerCommand(peer: Peer, args: string[]): [string, string[]] {
+  if (peer !== 'crun' || !fs.existsSync('/sys/fs/cgroup/unified/cgroup.controllers')) return [PEER_BINARY[peer], args];
+  return ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec "$0" "$@"', PEER_BINARY.crun, ...args]];
 }
 
 function idArgument(args: string[]): string | undefined {
@@ -188,4 +198,40 @@ export function processGone(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * Processes whose environment (as they were started) contains `needle`, e.g. a marker variable set in the test
+ * process before running berth-run: berth-init and the container's init inherit it until they exec the user's
+ * program, and hooks run by berth-run inherit it too. Used to find leftovers of one test among concurrent runs.
+ */
+export function processesWithEnv(needle: string): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(needle) && !processGone(Number(name))) out.push(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** SIGKILL each pid (by pid only); ignores the ones already gone. */
+export function killPids(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/** A private copy of the fixture rootfs (cp -a), for tests that plant files in it; removed with the temp dirs. */
+export function copyRootfs(): string {
+  const dir = path.join(tempDir('berth-rootfs-'), 'rootfs');
+  execFileSync('cp', ['-a', fixtureRootfs(), dir]);
+  return dir;
 }

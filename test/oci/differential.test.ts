@@ -3,15 +3,16 @@
  * Every probe's output must match runc's after removing what legitimately differs between two runs
  * (mount ids, device numbers of fresh tmpfs instances, times).
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Spec } from '../../src/oci/spec/types';
-import { RuntimeCli, cleanupTempDirs, eventually, makeBundle, requireTools, tempDir, uniqueId, type Invocation } from '../helpers/oci';
+import { PEER_BINARY, RuntimeCli, cleanupTempDirs, eventually, fixtureRootfs, makeBundle, requireTools, tempDir, uniqueId, type Invocation } from '../helpers/oci';
 
 const berth = new RuntimeCli('berth-run');
 const runc = new RuntimeCli('runc');
 
-beforeAll(() => requireTools('runc'));
+beforeAll(() => requireTools('runc', 'crun', 'ip', 'unshare'));
 afterEach(() => {
   berth.cleanup();
   runc.cleanup();
@@ -85,7 +86,7 @@ describe('berth-run matches runc, probe by probe', () => {
   test('mount table with binds, read-only binds, propagation and a read-write root', () => {
     const src = tempDir();
     fs.writeFileSync(path.join(src, 'file'), 'data');
-    expectSame('cat /proc/self/mountinfo; cat /data/file /one; touch /ro/x 2>&1; touch /x && echo root-writable', (s) => {
+    expectSame('cat /proc/self/mountinfo; cat /data/file /one; touch /ro/x 2>&1; touch /x && echo root-writable && rm /x', (s) => {
       s.root!.readonly = false;
       s.mounts!.push(
         { destination: '/data', type: 'bind', source: src, options: ['rbind', 'rw', 'rprivate'] },
@@ -213,3 +214,121 @@ function countFlags(argv: string[]): number {
   while (i < argv.length && argv[i].startsWith('--')) i += 2;
   return i;
 }
+
+describe('namespaces, by creation and by path', () => {
+  test('a user namespace with id mappings', () => {
+    const rootfs = tempDir('berth-userns-');
+    // A private copy owned by the mapped root, as a runtime user would prepare it.
+    fs.cpSync(makeBundleRootfs(), rootfs, { recursive: true, verbatimSymlinks: true });
+    chownTree(rootfs, 100000, 100000);
+    expectSame('id; cat /proc/self/uid_map /proc/self/gid_map; ls -ln /home | tail -1 | cut -c1-40; ' + statusFields, (s) => {
+      s.root = { path: rootfs, readonly: true };
+      s.linux!.namespaces!.push({ type: 'user' });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      // sysfs and a cgroup namespace's cgroup mounts need more than a user namespace allows here.
+      s.mounts = s.mounts!.filter((m) => m.destination !== '/sys/fs/cgroup');
+      s.mounts!.find((m) => m.destination === '/sys')!.type = 'bind';
+      s.mounts!.find((m) => m.destination === '/sys')!.source = '/sys';
+      s.mounts!.find((m) => m.destination === '/sys')!.options = ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'];
+    });
+  });
+
+  test('joining a network namespace by path', () => {
+    const name = `berth-test-${process.pid}`;
+    execFileSync('ip', ['netns', 'add', name]);
+    try {
+      // A per-namespace sysctl tells this namespace from any other.
+      execFileSync('ip', ['netns', 'exec', name, 'sh', '-c', 'echo 77 > /proc/sys/net/ipv4/ip_default_ttl']);
+      const out = expectSame('cat /proc/sys/net/ipv4/ip_default_ttl', (s) => {
+        s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'network' ? { type: 'network', path: `/var/run/netns/${name}` } : n));
+      });
+      expect(out).toBe('77\n');
+    } finally {
+      execFileSync('ip', ['netns', 'delete', name]);
+    }
+  });
+
+  test('--no-pivot gives the same view', () => {
+    const bundle = makeBundle((s) => { s.process!.args = ['sh', '-c', 'ls /; grep -v " /sys/fs/cgroup" /proc/self/mountinfo | wc -l']; });
+    const ours = berth.run(['run', '--no-pivot', '--bundle', bundle, uniqueId('np')]);
+    const theirs = runc.run(['run', '--no-pivot', '--bundle', bundle, uniqueId('np')]);
+    expect(ours).toEqual(theirs);
+  });
+
+  test('--preserve-fds passes extra descriptors as 3, 4, …', () => {
+    const dir = tempDir();
+    const bundle = makeBundle((s) => { s.process!.args = ['sh', '-c', 'cat <&3; cat <&4; ls /proc/self/fd | sort -n | tr "\\n" " "']; });
+    const results = [berth, runc].map((cli) => {
+      fs.writeFileSync(path.join(dir, 'a'), 'first\n');
+      fs.writeFileSync(path.join(dir, 'b'), 'second\n');
+      const r = spawnSync('sh', ['-c', `exec 3<${dir}/a 4<${dir}/b; exec "$@"`, 'sh', PEER_BINARY[cli.peer], '--root', cli.root, 'run', '--preserve-fds', '2', '--bundle', bundle, uniqueId('fds')], { encoding: 'utf8' });
+      return { status: r.status, stdout: r.stdout };
+    });
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0].stdout).toMatch(/^first\nsecond\n0 1 2 3 4 /);
+  });
+
+  test('a time namespace with clock offsets', () => {
+    const { ours } = both('cat /proc/self/timens_offsets; cut -d" " -f1 /proc/uptime', (s) => {
+      s.linux!.namespaces!.push({ type: 'time' });
+      s.linux!.timeOffsets = { boottime: { secs: 86400 * 365, nanosecs: 0 }, monotonic: { secs: 1000 } };
+    });
+    expect(ours.stdout).toMatch(/^monotonic\s+1000\s+0\nboottime\s+31536000\s+0\n/);
+    const uptime = Number(ours.stdout.trim().split('\n').pop());
+    expect(uptime).toBeGreaterThan(86400 * 365);
+  });
+});
+
+describe('security modules', () => {
+  const lsm = (() => { try { return fs.readFileSync('/sys/kernel/security/lsm', 'utf8'); } catch { return ''; } })();
+  test('asking for a security module the kernel does not run is a clear error (or applied when it runs)', () => {
+    for (const [field, value, name] of [['apparmorProfile', 'berth-test', 'apparmor'], ['selinuxLabel', 'system_u:system_r:container_t:s0', 'selinux']] as const) {
+      const id = uniqueId('lsm');
+      const r = berth.run(['run', '--bundle', makeBundle((s) => { s.process![field] = value; s.process!.args = ['true']; }), id]);
+      if (lsm.split(',').includes(name)) {
+        // Enabled: the profile must exist; either way the runtime must not ignore it silently.
+        expect(r.status === 0 || /process\./.test(r.stderr)).toBe(true);
+      } else {
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`process\\.${field}: .*not enabled`));
+      }
+    }
+  });
+});
+
+function makeBundleRootfs(): string {
+  return fixtureRootfs();
+}
+
+function chownTree(dir: string, uid: number, gid: number): void {
+  fs.lchownSync(dir, uid, gid);
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, uid, gid);
+    else fs.lchownSync(p, uid, gid);
+  }
+}
+
+describe('berth-run matches crun too', () => {
+  const crun = new RuntimeCli('crun');
+  afterEach(() => crun.cleanup());
+
+  test.each([
+    ['capabilities and no_new_privs', statusFields.replace('|Seccomp|Seccomp_filters', '')],
+    ['ids, cwd and environment', 'id; pwd; env | sort'],
+    ['hostname', 'hostname'],
+    ['rlimits', 'ulimit -a'],
+    ['masked and read-only paths', 'cat /proc/kcore >/dev/null 2>&1 || echo masked; echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || echo ro-sys; touch /etc/x 2>/dev/null || echo ro-root'],
+    ['exit status', 'exit 17'],
+  ])('%s', (_name, script) => {
+    const bundle = makeBundle((s) => {
+      s.process!.args = ['sh', '-c', script];
+      s.process!.env = ['PATH=/bin', 'HOME=/root'];
+      s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 256, hard: 512 }];
+    });
+    const ours = berth.run(['run', '--bundle', bundle, uniqueId('c')]);
+    const theirs = crun.run(['run', '--bundle', bundle, uniqueId('c')]);
+    expect({ status: ours.status, stdout: ours.stdout }).toEqual({ status: theirs.status, stdout: theirs.stdout });
+  });
+});

@@ -8,7 +8,7 @@ export const Tag = {
   PRESERVE_FDS: 32, PERSONALITY: 33, TIME_OFFSET: 34, DEVICE_BPF: 35, IOPRIO: 36,
 } as const;
 
-export const Mode = { INIT: 1, EXEC: 2 } as const;
+export const Mode = { INIT: 1, EXEC: 2, DEVICE_BPF: 3 } as const;
 
 export const Option = {
   FOREGROUND: 1 << 0, NO_PIVOT: 1 << 1, ROOT_READONLY: 1 << 2, NO_NEW_PRIVS: 1 << 3, TERMINAL: 1 << 4,

@@ -3,17 +3,18 @@ import * as path from 'node:path';
 import { DEFAULT_ALLOWED_DEVICES, hostLayout, loadCgroup, resolveCgroup, UNIFIED, type Cgroup, type CgroupStats } from '../cgroups';
 import type { CgroupHierarchy, CgroupMountSource } from '../plan/cgroup-mounts';
 import type { DeviceCgroupRule, Resources, Spec } from '../spec/types';
+import { attachDeviceProgram } from './device-program';
 import type { ContainerRecord } from './store';
 
 export type { Cgroup, CgroupStats };
 
 export function cgroupForSpec(spec: Spec, id: string): Cgroup {
-  return resolveCgroup(spec.linux?.cgroupsPath, id);
+  return resolveCgroup(spec.linux?.cgroupsPath, id, { loadDeviceProgram: attachDeviceProgram });
 }
 
 /** Paths saved at create: a relative cgroupsPath depends on the caller's cgroup, which may differ now. */
 export function cgroupFromRecord(record: ContainerRecord): Cgroup {
-  return loadCgroup(record.cgroupPaths);
+  return loadCgroup(record.cgroupPaths, { loadDeviceProgram: attachDeviceProgram });
 }
 
 export function cgroupMountSource(spec: Spec, cgroup: Cgroup): CgroupMountSource {

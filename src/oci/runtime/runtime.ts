@@ -125,6 +125,8 @@ export class Runtime {
 
   async kill(id: string, signal: string | number = 'SIGTERM', all = false): Promise<void> {
     const sig = signalNumber(signal);
+    // Checked here, not by kill(2): EINVAL from the kernel would not say which argument was wrong.
+    if (!Number.isInteger(sig) || sig < 1 || sig > 64) throw invalid('signal', `${JSON.stringify(String(signal))} is not a signal number between 1 and 64`);
     const record = this.store.read(id);
     const status = this.statusOf(record);
     if (status === 'stopped' || status === 'creating') throw precondition('container not running');
@@ -217,8 +219,10 @@ export class Runtime {
 
   /** The container's status, derived from its process; never trusted from the record alone. */
   statusOf(record: ContainerRecord): Status {
-    if (!record.pid) return record.creator && isAlive(record.creator.pid, record.creator.startTime) ? 'creating' : 'stopped';
-    if (!isAlive(record.pid, record.pidStartTime)) return 'stopped';
+    // `creator` is cleared when create finishes: while it is set, the container is being created, or the
+    // create died half-way (kill -9) and the container can never start — stopped, for `delete` to clean up.
+    if (record.creator) return isAlive(record.creator.pid, record.creator.startTime) ? 'creating' : 'stopped';
+    if (!record.pid || !isAlive(record.pid, record.pidStartTime)) return 'stopped';
     if (!record.started && isStillInit(record.pid)) return 'created';
     try {
       if (cgroupFromRecord(record).state() === 'frozen') return 'paused';
@@ -359,7 +363,7 @@ function connectAndRead(socketPath: string): Promise<string> {
     sock.on('data', (b) => { data += b.toString(); });
     sock.on('end', () => resolve(data));
     sock.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? precondition('container is not waiting to start (its init process has exited)') : err);
+      reject(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE'].includes(err.code ?? '') ? precondition('container is not waiting to start (its init process has exited)') : err);
     });
   }).finally(() => {
     if (dirFd !== undefined) fs.closeSync(dirFd);

@@ -30,7 +30,7 @@ export interface ContainerRecord {
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$/;
 
 export function validateId(id: string): void {
-  if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw invalid('container id', `"${id}" is invalid: use letters, digits and _ . + - (not starting with a symbol)`);
+  if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw invalid('container id', `${JSON.stringify(id)} is invalid: use letters, digits and _ . + - (not starting with a symbol)`);
 }
 
 export class ContainerStore {
@@ -77,7 +77,12 @@ export class ContainerStore {
   }
 
   readSpec(id: string): Spec {
-    return readJsonFile<Spec>(path.join(this.dir(id), 'config.json'));
+    try {
+      return readJsonFile<Spec>(path.join(this.dir(id), 'config.json'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`container "${id}" does not exist`);
+      throw err;
+    }
   }
 
   exists(id: string): boolean {

@@ -43,8 +43,9 @@ export function validateConfig(raw: unknown, options: ValidateOptions = { requir
   spec.root = { path: c.nonEmptyString(root.path, 'root.path'), readonly: c.opt(root, 'readonly', 'root', c.boolean) };
   if (o.process !== undefined && o.process !== null) spec.process = validateProcess(o.process);
   else if (options.requireProcess) throw invalid('process', 'is required to create a container');
-  spec.hostname = c.opt(o, 'hostname', '', c.string) ;
-  spec.domainname = c.opt(o, 'domainname', '', c.string);
+  // Top-level fields: checked directly, so the error names `hostname`, not `.hostname`.
+  if (o.hostname !== undefined && o.hostname !== null) spec.hostname = c.string(o.hostname, 'hostname');
+  if (o.domainname !== undefined && o.domainname !== null) spec.domainname = c.string(o.domainname, 'domainname');
   if (o.mounts !== undefined && o.mounts !== null) spec.mounts = c.array(o.mounts, 'mounts').map((v, i) => validateMount(v, `mounts[${i}]`));
   if (o.hooks !== undefined && o.hooks !== null) spec.hooks = validateHooks(o.hooks);
   if (o.annotations !== undefined && o.annotations !== null) spec.annotations = c.stringMap(o.annotations, 'annotations');
@@ -306,7 +307,8 @@ function crossCheck(spec: Spec): void {
   const ns = new Map((linux.namespaces ?? []).map((n) => [n.type, n]));
   const newNs = (t: string) => ns.has(t as never) && !ns.get(t as never)?.path;
   if (!ns.has('mount')) throw invalid('linux.namespaces', 'a mount namespace is required');
-  if ((linux.uidMappings?.length || linux.gidMappings?.length) && !ns.has('user')) throw invalid('linux.uidMappings', 'id mappings need a user namespace');
+  if (linux.uidMappings?.length && !ns.has('user')) throw invalid('linux.uidMappings', 'id mappings need a user namespace');
+  if (linux.gidMappings?.length && !ns.has('user')) throw invalid('linux.gidMappings', 'id mappings need a user namespace');
   if (newNs('user') && !(linux.uidMappings?.length && linux.gidMappings?.length)) throw invalid('linux.uidMappings', 'a new user namespace needs uidMappings and gidMappings');
   if (spec.hostname && !newNs('uts')) throw invalid('hostname', 'cannot be set without a new UTS namespace');
   if (spec.domainname && !newNs('uts')) throw invalid('domainname', 'cannot be set without a new UTS namespace');
