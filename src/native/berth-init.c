@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -162,6 +163,13 @@ static void send_fd(int sock, int fd, const char *name) {
   if (sendmsg(sock, &msg, 0) < 0) die_errno("--console-socket: send pty master");
 }
 
+/* The container's /dev/console is its pty, as with runc (only for the container's own init). */
+static void mount_console(const char *slave) {
+  int fd = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) close(fd);
+  if (mount(slave, "/dev/console", NULL, MS_BIND, NULL) != 0) die_errno("process.terminal: bind %s to /dev/console", slave);
+}
+
 /* A new pty inside the container; the master goes to whoever listens on --console-socket. */
 static void setup_terminal(const struct plan *p, int console) {
   int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -176,6 +184,7 @@ static void setup_terminal(const struct plan *p, int console) {
   int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) die_errno("process.terminal: open %s", name);
   if (p->has_user && fchown(slave, (uid_t)p->uid, (gid_t)p->gid) != 0 && errno != EPERM) die_errno("process.terminal: chown %s", name);
+  if (p->mode == MODE_INIT && (p->clone_flags & CLONE_NEWNS)) mount_console(name);
   send_fd(console, master, name);
   close(master);
   close(console);

@@ -94,12 +94,12 @@ static int openat2_in_root(int rootfd, const char *path, int flags) {
   return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
 }
 
-int open_in_root(int rootfd, const char *path, int create, int is_file) {
-  int fd = openat2_in_root(rootfd, path, O_PATH);
-  if (fd >= 0 || !create || errno != ENOENT) return fd;
-
-  /* Walk component by component; each step is resolved inside the root again, so a symlink planted by an
-   * earlier mount or by the image cannot redirect a later mkdir outside. */
+/*
+ * One pass of creating `path` component by component. Returns an O_PATH fd, -1 with errno set, or -2 when a
+ * component is a symlink to something that does not exist yet: `next` then holds the path to try instead
+ * (the link's target, resolved like the kernel would inside the root, followed by the rest of the path).
+ */
+static int create_walk(int rootfd, const char *path, int is_file, char *next, size_t nextlen) {
   char walk[4096];
   size_t len = strlen(path);
   if (len >= sizeof walk) { errno = ENAMETOOLONG; return -1; }
@@ -108,13 +108,13 @@ int open_in_root(int rootfd, const char *path, int create, int is_file) {
   while (*p == '/') p++;
   while (*p) {
     char *slash = strchr(p, '/');
-    int last = 1;
+    const char *rest = "";
     if (slash) {
       *slash = 0;
-      const char *rest = slash + 1;
+      rest = slash + 1;
       while (*rest == '/') rest++;
-      last = (*rest == 0);
     }
+    int last = (*rest == 0);
     int cur = openat2_in_root(rootfd, walk, O_PATH);
     if (cur < 0 && errno == ENOENT) {
       /* Parent: everything before this component. */
@@ -138,6 +138,19 @@ int open_in_root(int rootfd, const char *path, int create, int is_file) {
         rc = mkdirat(parent, name, 0755);
       }
       int saved = errno;
+      if (rc < 0 && saved == EEXIST) {
+        /* A symlink whose target does not exist (yet): continue at the target, as runc does. */
+        char target[4096];
+        ssize_t n = readlinkat(parent, name, target, sizeof target - 1);
+        if (n > 0) {
+          target[n] = 0;
+          int w = target[0] == '/' ? snprintf(next, nextlen, "%s%s%s", target, *rest ? "/" : "", rest)
+                                   : snprintf(next, nextlen, "%.*s/%s%s%s", (int)(name - walk), walk, target, *rest ? "/" : "", rest);
+          close(parent);
+          if (w < 0 || (size_t)w >= nextlen) { errno = ENAMETOOLONG; return -1; }
+          return -2;
+        }
+      }
       close(parent);
       if (rc < 0 && saved != EEXIST) { errno = saved; return -1; }
       cur = openat2_in_root(rootfd, walk, O_PATH);
@@ -146,10 +159,24 @@ int open_in_root(int rootfd, const char *path, int create, int is_file) {
     if (last) return cur;
     close(cur);
     *slash = '/';
-    p = slash + 1;
-    while (*p == '/') p++;
+    p = (char *)rest;
   }
   return openat2_in_root(rootfd, path, O_PATH);
+}
+
+int open_in_root(int rootfd, const char *path, int create, int is_file) {
+  char cur[4096], next[4096];
+  snprintf(cur, sizeof cur, "%s", path);
+  /* Bounded like the kernel's own symlink following. */
+  for (int links = 0; links < 40; links++) {
+    int fd = openat2_in_root(rootfd, cur, O_PATH);
+    if (fd >= 0 || !create || errno != ENOENT) return fd;
+    fd = create_walk(rootfd, cur, is_file, next, sizeof next);
+    if (fd != -2) return fd;
+    memcpy(cur, next, sizeof cur);
+  }
+  errno = ELOOP;
+  return -1;
 }
 
 const char *fd_path(int fd, char *buf, size_t size) {

@@ -114,8 +114,9 @@ describe('berth-run matches runc, probe by probe', () => {
     });
   });
 
-  test('rlimits', () => {
-    expectSame('ulimit -a', (s) => {
+  test('rlimits and oom_score_adj', () => {
+    expectSame('ulimit -a; cat /proc/self/oom_score_adj', (s) => {
+      s.process!.oomScoreAdj = 500;
       s.process!.rlimits = [
         { type: 'RLIMIT_NOFILE', soft: 512, hard: 1024 },
         { type: 'RLIMIT_NPROC', soft: 100, hard: 200 },

@@ -37,7 +37,7 @@ test('create with a terminal hands the pty master over; the program sees a tty o
   cli.ok(['create', '--console-socket', r.socket, '--bundle', makeBundle((s) => {
     s.process!.terminal = true;
     s.process!.consoleSize = { height: 33, width: 101 };
-    s.process!.args = ['sh', '-c', 'tty; stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; echo pgrp=$(cut -d" " -f5 /proc/self/stat) sid=$(cut -d" " -f6 /proc/self/stat)'];
+    s.process!.args = ['sh', '-c', 'tty; stty size; [ -c /dev/console ] && echo console > /dev/console; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; echo pgrp=$(cut -d" " -f5 /proc/self/stat) sid=$(cut -d" " -f6 /proc/self/stat)'];
   }), id]);
   await eventually(() => r.output().includes('connected'), 5000, 'pty master');
   cli.ok(['start', id]);
@@ -47,6 +47,8 @@ test('create with a terminal hands the pty master over; the program sees a tty o
   expect(out).toMatch(/^\/dev\/pts\/0$/m);
   expect(out).toMatch(/^33 101$/m);
   expect(out).toMatch(/^all-tty$/m);
+  // /dev/console is the same pty (runc does the same).
+  expect(out).toMatch(/^console$/m);
   // The program leads its own session on the terminal.
   expect(out).toMatch(/^pgrp=1 sid=1$/m);
 });
