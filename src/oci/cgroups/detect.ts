@@ -195,5 +195,5 @@ export function hugePageSizes(sysDir = '/sys/kernel/mm/hugepages'): string[] {
     const kb = Number(m[1]);
     out.push(kb >= 1024 * 1024 ? `${Math.floor(kb / (1024 * 1024))}GB` : kb >= 1024 ? `${Math.floor(kb / 1024)}MB` : `${kb}KB`);
   }
-  return out.sort((a, b) => a.length - b.length || a.localeCompare(b));
+  return out.sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
 }

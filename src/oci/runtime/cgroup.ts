@@ -1,6 +1,6 @@
 /** The runtime's view of cgroups: resolve at create, reload from the record afterwards, describe for mounts. */
 import * as path from 'node:path';
-import { DEFAULT_ALLOWED_DEVICES, hostLayout, loadCgroup, resolveCgroup, UNIFIED, type Cgroup, type CgroupStats } from '../cgroups';
+import { DEFAULT_ALLOWED_DEVICES, hostLayout, loadCgroup, resolveCgroup, UNIFIED, type Cgroup, type CgroupLayout, type CgroupStats } from '../cgroups';
 import type { CgroupHierarchy, CgroupMountSource } from '../plan/cgroup-mounts';
 import type { DeviceCgroupRule, Resources, Spec } from '../spec/types';
 import { attachDeviceProgram } from './device-program';
@@ -8,17 +8,23 @@ import type { ContainerRecord } from './store';
 
 export type { Cgroup, CgroupStats };
 
+/** The host's cgroup mounts, read once per process: they do not change under a running node. */
+let layout: CgroupLayout | undefined;
+function cachedLayout(): CgroupLayout {
+  return (layout ??= hostLayout());
+}
+
 export function cgroupForSpec(spec: Spec, id: string): Cgroup {
-  return resolveCgroup(spec.linux?.cgroupsPath, id, { loadDeviceProgram: attachDeviceProgram });
+  return resolveCgroup(spec.linux?.cgroupsPath, id, { loadDeviceProgram: attachDeviceProgram, layout: cachedLayout() });
 }
 
 /** Paths saved at create: a relative cgroupsPath depends on the caller's cgroup, which may differ now. */
 export function cgroupFromRecord(record: ContainerRecord): Cgroup {
-  return loadCgroup(record.cgroupPaths, { loadDeviceProgram: attachDeviceProgram });
+  return loadCgroup(record.cgroupPaths, { loadDeviceProgram: attachDeviceProgram, layout: cachedLayout() });
 }
 
 export function cgroupMountSource(spec: Spec, cgroup: Cgroup): CgroupMountSource {
-  const layout = hostLayout();
+  const layout = cachedLayout();
   const cgroupns = (spec.linux?.namespaces ?? []).some((n) => n.type === 'cgroup');
   const hierarchies: CgroupHierarchy[] = [];
   for (const h of layout.v1) {

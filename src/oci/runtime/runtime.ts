@@ -329,7 +329,8 @@ export class Runtime {
       try { process.kill(record.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
     }
     try {
-      cgroup.killAll(9);
+      // An empty cgroup needs no freezing and signalling: the common case, a container that exited.
+      if (cgroup.pids().length > 0) cgroup.killAll(9);
       if (cgroup.state() === 'frozen') cgroup.thaw();
     } catch {
       // Nothing left to kill, or the cgroup never existed.

@@ -33,6 +33,10 @@ export function validateId(id: string): void {
   if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw invalid('container id', `${JSON.stringify(id)} is invalid: use letters, digits and _ . + - (not starting with a symbol)`);
 }
 
+/**
+ * Container state lives as long as the containers' processes (a reboot ends both), so it is written
+ * atomically but not fsynced, as runc does: a killed berth-run never leaves a torn file either way.
+ */
 export class ContainerStore {
   constructor(readonly root: string) {}
 
@@ -59,11 +63,11 @@ export class ContainerStore {
   }
 
   write(record: ContainerRecord): void {
-    writeFileAtomic(path.join(this.dir(record.id), 'state.json'), JSON.stringify(record));
+    writeFileAtomic(path.join(this.dir(record.id), 'state.json'), JSON.stringify(record), 0o600, { durable: false });
   }
 
   writeSpec(id: string, spec: Spec): void {
-    writeFileAtomic(path.join(this.dir(id), 'config.json'), JSON.stringify(spec));
+    writeFileAtomic(path.join(this.dir(id), 'config.json'), JSON.stringify(spec), 0o600, { durable: false });
   }
 
   read(id: string): ContainerRecord {
