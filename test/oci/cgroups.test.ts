@@ -647,7 +647,7 @@ describeRoot('on the real cgroupfs', () => {
     cg.apply({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'r' }] });
     if (v1) expect(read(cg.paths.devices, 'devices.list').split('\n').sort()).toEqual(['c 1:3 rwm', 'c 1:5 r']);
     const p = start('read _; cat /dev/null && echo null-ok; head -c 1 /dev/zero >/dev/null && echo zero-read-ok; (echo x > /dev/zero) 2>/dev/null || echo zero-write-denied; cat /dev/full 2>/dev/null || echo full-denied');
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     p.go();
     await p.exited;
     expect(p.stdout().trim().split('\n')).toEqual(['null-ok', 'zero-read-ok', 'zero-write-denied', 'full-denied']);
@@ -658,16 +658,16 @@ describeRoot('on the real cgroupfs', () => {
     cg.create();
     const a = start('exec sleep 30');
     const b = start('exec sleep 30');
-    cg.addProcess(a.pid);
-    cg.addProcess(b.pid);
+    await cg.addProcess(a.pid);
+    await cg.addProcess(b.pid);
     expect(cg.pids()).toEqual([a.pid, b.pid].sort((x, y) => x - y));
     const mine = procCgroup(a.pid);
     for (const [key, dir] of Object.entries(cg.paths)) {
       const h = key === UNIFIED ? host.unified : host.v1.find((x) => x.controllers.includes(key));
       expect(mine.get(key === UNIFIED ? '' : key)).toBe(path.join(h?.root ?? '/', path.relative(h?.mountPoint ?? '/', dir)));
     }
-    expectBerthError(() => cg.addProcess(0), 'InvalidArgument', 'pid');
-    expectBerthError(() => cg.addProcess(2 ** 22 + 12345), 'NotFound');
+    await expect(cg.addProcess(0)).rejects.toMatchObject({ kind: 'InvalidArgument', field: 'pid' });
+    await expect(cg.addProcess(2 ** 22 + 12345)).rejects.toMatchObject({ kind: 'NotFound' });
 
     cg.killAll('SIGTERM');
     expect(await a.exited).toEqual({ code: null, signal: 'SIGTERM' });
@@ -684,7 +684,7 @@ describeRoot('on the real cgroupfs', () => {
     cg.create();
     cg.apply({ pids: { limit: 4 } });
     const p = start('read _; for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo done; wait');
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     p.go();
     await waitFor(() => /fork/i.test(p.stderr()) || p.stdout().includes('done'));
     await waitFor(() => /fork/i.test(p.stderr()), 2000);
@@ -701,7 +701,7 @@ describeRoot('on the real cgroupfs', () => {
     const cg = open('freeze');
     cg.create();
     const p = start('read _; while :; do :; done');
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     p.go();
     await new Promise((r) => setTimeout(r, 50));
     cg.freeze();
@@ -728,7 +728,7 @@ describeRoot('on the real cgroupfs', () => {
     cg.apply({ memory: { limit: 256 * MiB }, pids: { limit: 50 } });
     // The variable keeps ~4 MB of anonymous memory charged to the cgroup while sleep runs.
     const p = start("read _; x=$(head -c 4000000 /dev/zero | tr '\\0' a); echo ready; sleep 30; echo ${#x}");
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     p.go();
     await waitFor(() => p.stdout().includes('ready'));
     const s = cg.stats();
@@ -749,7 +749,7 @@ describeRoot('on the real cgroupfs', () => {
     cg.create();
     cg.apply({ memory: { limit: 16 * MiB, swap: 16 * MiB } });
     const p = start("read _; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived");
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     p.go();
     await p.exited;
     expect(p.stdout()).not.toContain('survived');
@@ -762,7 +762,7 @@ describeRoot('on the real cgroupfs', () => {
     cg.create();
     for (const dir of new Set(Object.values(cg.paths))) fs.mkdirSync(path.join(dir, 'inner', 'deeper'), { recursive: true });
     const p = start('exec sleep 30');
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     cg.killAll('SIGKILL');
     await p.exited;
     cg.destroy();
@@ -775,7 +775,7 @@ describeRoot('on the real cgroupfs', () => {
     const cg = open('busy');
     cg.create();
     const p = start('exec sleep 30');
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     expect(expectBerthError(() => cg.destroy(), 'FailedPrecondition').message).toContain(String(p.pid));
     cg.killAll('SIGKILL');
     await p.exited;
@@ -829,7 +829,7 @@ describeRoot('on the real cgroupfs', () => {
     const cg = open('reload');
     cg.create();
     const p = start('exec sleep 30');
-    cg.addProcess(p.pid);
+    await cg.addProcess(p.pid);
     const again = loadCgroup(JSON.parse(JSON.stringify(cg.paths)) as Record<string, string>, opts);
     expect(again.pids()).toEqual([p.pid]);
     expect(again.stats().pids?.current).toBe(1);
@@ -857,7 +857,7 @@ describeRoot('on the real cgroupfs', () => {
       expect(read(dir, 'cgroup.controllers')).toBe(read(parent, 'cgroup.subtree_control'));
 
       const p = start('read _; while :; do :; done');
-      cg.addProcess(p.pid);
+      await cg.addProcess(p.pid);
       p.go();
       expect(cg.pids()).toEqual([p.pid]);
       expect(procCgroup(p.pid).get('')).toBe(path.join(host.unified?.root ?? '/', path.relative(host.unified?.mountPoint ?? '/', dir)));
@@ -914,7 +914,7 @@ describeRoot('on the real cgroupfs', () => {
     /** Runs `script` in the cgroup and returns its stdout and stderr lines. */
     const runIn = async (cg: Cgroup, script: string): Promise<{ out: string[]; err: string }> => {
       const p = start(`read _; ${script}`);
-      cg.addProcess(p.pid);
+      await cg.addProcess(p.pid);
       p.go();
       await p.exited;
       return { out: p.stdout().trim().split('\n'), err: p.stderr() };

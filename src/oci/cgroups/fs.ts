@@ -71,11 +71,7 @@ export function writeCgroupFile(dir: string, file: string, value: string, field?
     // No O_CREAT (Node adds O_CLOEXEC itself): a missing file must surface as ENOENT, not as a stray regular file on a non-cgroup path.
     fd = fs.openSync(p, fs.constants.O_WRONLY);
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT') {
-      const why = exists(dir) ? `${file} is not available in ${dir} (controller not enabled or not supported by this kernel)` : `cgroup ${dir} does not exist`;
-      throw new BerthError('FailedPrecondition', why, { field, cause: err });
-    }
-    throw wrapIo(err, `opening ${p}`, field);
+    throw openError(err, dir, file, field);
   }
   try {
     // One write(2) per value: cgroupfs parses each write as a unit.
@@ -85,6 +81,32 @@ export function writeCgroupFile(dir: string, file: string, value: string, field?
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** writeCgroupFile on the thread pool, for writes that are slow in the kernel and can overlap. */
+export async function writeCgroupFileAsync(dir: string, file: string, value: string, field?: string): Promise<void> {
+  const p = path.join(dir, file);
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(p, fs.constants.O_WRONLY);
+  } catch (err) {
+    throw openError(err, dir, file, field);
+  }
+  try {
+    await handle.write(value);
+  } catch (err) {
+    throw wrapIo(err, `writing ${JSON.stringify(value)} to ${p}`, field);
+  } finally {
+    await handle.close();
+  }
+}
+
+function openError(err: unknown, dir: string, file: string, field?: string): BerthError {
+  if (errnoOf(err) === 'ENOENT') {
+    const why = exists(dir) ? `${file} is not available in ${dir} (controller not enabled or not supported by this kernel)` : `cgroup ${dir} does not exist`;
+    return new BerthError('FailedPrecondition', why, { field, cause: err });
+  }
+  return wrapIo(err, `opening ${path.join(dir, file)}`, field);
 }
 
 /** Parses `key value` lines (memory.stat, cpu.stat, memory.events, cgroup.events, oom_control). */

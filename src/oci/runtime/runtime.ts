@@ -205,7 +205,7 @@ export class Runtime {
     const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length });
     const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
     try {
-      cgroupFromRecord(record).addProcess(helper.pid);
+      await cgroupFromRecord(record).addProcess(helper.pid);
       helper.sendPlan(plan);
       const pid = Number(await helper.expect('pid', 'exec'));
       if (options.pidFile) writeFileAtomic(path.resolve(options.pidFile), String(pid), 0o644);
@@ -273,7 +273,7 @@ export class Runtime {
       cgroup.create();
       cgroup.apply(cgroupResources(spec));
       helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
-      cgroup.addProcess(helper.pid);
+      await cgroup.addProcess(helper.pid);
       helper.sendPlan(plan);
       record.pid = Number(await helper.expect('pid', 'create'));
       record.pidStartTime = readProcStat(record.pid)?.startTime;
