@@ -1,5 +1,4 @@
 /** Name tables the spec refers to by string: capabilities, rlimits, namespaces. Values are the kernel's. */
-import * as fs from 'node:fs';
 import type { NamespaceType } from './types';
 
 export const CAPABILITIES: Readonly<Record<string, number>> = {
@@ -30,12 +29,3 @@ export const NAMESPACES: Readonly<Record<NamespaceType, { flag: number; file: st
   cgroup: { flag: 0x02000000, file: 'cgroup' },
   time: { flag: 0x00000080, file: 'time' },
 };
-
-/** The highest capability this kernel knows; bits above it cannot be set. */
-export function lastCapability(): number {
-  try {
-    return Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
-  } catch {
-    return 40;
-  }
-}
