@@ -336,19 +336,30 @@ describe('compileSeccomp', () => {
     expect(checked).toBeGreaterThan(4000);
   });
 
-  it('ANDs the conditions of a rule (also on one index) and takes the first matching rule', () => {
+  it('ANDs the conditions of a rule on different arguments and takes the first matching rule', () => {
     const { program } = compile({
       defaultAction: 'SCMP_ACT_ALLOW',
       syscalls: [
-        { names: ['getpid'], action: 'SCMP_ACT_ERRNO', errnoRet: 10, args: [{ index: 0, value: 10, op: 'SCMP_CMP_GE' }, { index: 0, value: 20, op: 'SCMP_CMP_LE' }] },
+        { names: ['getpid'], action: 'SCMP_ACT_ERRNO', errnoRet: 10, args: [{ index: 0, value: 10, op: 'SCMP_CMP_GE' }, { index: 1, value: 20, op: 'SCMP_CMP_LE' }] },
         { names: ['getpid'], action: 'SCMP_ACT_ERRNO', errnoRet: 11, args: [{ index: 0, value: 15, op: 'SCMP_CMP_GE' }] },
-        { names: ['getpid'], action: 'SCMP_ACT_ERRNO', errnoRet: 12, args: [{ index: 1, value: 1, op: 'SCMP_CMP_EQ' }] },
+        { names: ['getpid'], action: 'SCMP_ACT_ERRNO', errnoRet: 12, args: [{ index: 1, value: 30, op: 'SCMP_CMP_EQ' }] },
       ],
     });
     const at = (a0: bigint, a1 = 0n) => runBpf(program, { nr: nr('getpid'), arch: AUDIT_ARCH.SCMP_ARCH_X86_64, args: [a0, a1] });
-    expect([at(9n), at(10n), at(20n), at(21n), at(9n, 1n), at(15n, 1n)]).toEqual([
-      ALLOW, errnoRet(10), errnoRet(10), errnoRet(11), errnoRet(12), errnoRet(10),
+    expect([at(9n), at(10n), at(10n, 21n), at(15n, 21n), at(9n, 30n), at(15n, 30n)]).toEqual([
+      ALLOW, errnoRet(10), ALLOW, errnoRet(11), errnoRet(12), errnoRet(11),
     ]);
+  });
+
+  it('ORs conditions that repeat an argument index, as runc does (one rule per condition)', () => {
+    const { program } = compile({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [
+        { names: ['getpid'], action: 'SCMP_ACT_ERRNO', errnoRet: 10, args: [{ index: 0, value: 5, op: 'SCMP_CMP_EQ' }, { index: 0, value: 7, op: 'SCMP_CMP_EQ' }, { index: 1, value: 1, op: 'SCMP_CMP_EQ' }] },
+      ],
+    });
+    const at = (a0: bigint, a1 = 0n) => runBpf(program, { nr: nr('getpid'), arch: AUDIT_ARCH.SCMP_ARCH_X86_64, args: [a0, a1] });
+    expect([at(5n), at(7n), at(6n), at(6n, 1n)]).toEqual([errnoRet(10), errnoRet(10), ALLOW, errnoRet(10)]);
   });
 
   it('compares only the low word on 32-bit architectures, with that arch\'s numbers', () => {
@@ -427,13 +438,16 @@ describe('compileSeccomp', () => {
       const seccomp = parseSeccomp({ defaultAction, syscalls });
       const { program } = compileSeccomp(seccomp, { nativeArch: 'x64' });
       const dflt = runBpf(program, { nr: 1000, arch: AUDIT_ARCH.SCMP_ARCH_X86_64 });
-      // First rule (in profile order) whose conditions all hold; rules with the default action are dropped.
+      // First rule (in profile order) whose conditions hold — all of them, or any one when an argument index
+      // repeats (runc's rule); rules with the default action are dropped.
       const expected = (name: string, args: bigint[]): number => {
         for (const s of syscalls) {
           if (!s.names.includes(name)) continue;
           const r = s.action === 'SCMP_ACT_ERRNO' ? errnoRet(s.errnoRet ?? EPERM) : ({ SCMP_ACT_ALLOW: ALLOW, SCMP_ACT_KILL_PROCESS: SECCOMP_RET.KILL_PROCESS, SCMP_ACT_LOG: SECCOMP_RET.LOG, SCMP_ACT_TRAP: SECCOMP_RET.TRAP } as Record<string, number>)[s.action];
           if (r === dflt) continue; // dropped like runc does
-          if (s.args.every((c) => holds(c.op, args[c.index], c.value, c.valueTwo))) return r;
+          const repeats = new Set(s.args.map((c) => c.index)).size < s.args.length;
+          const hold = (c: (typeof s.args)[number]) => holds(c.op, args[c.index], c.value, c.valueTwo);
+          if (repeats ? s.args.some(hold) : s.args.every(hold)) return r;
         }
         return dflt;
       };

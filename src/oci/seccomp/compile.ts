@@ -17,7 +17,7 @@
  *   libseccomp) only the low word is compared.
  */
 import { BerthError, invalid } from '../../common/errors';
-import type { Seccomp, SeccompAction, SeccompArch, SeccompOperator } from '../spec/types';
+import type { Seccomp, SeccompAction, SeccompArch, SeccompArg, SeccompOperator } from '../spec/types';
 import { AUDIT_ARCH, X32_SYSCALL_BIT, syscallTable } from './syscalls';
 import { SECCOMP_FILTER_FLAGS } from './validate';
 
@@ -69,6 +69,17 @@ const NODE_ARCH: Readonly<Record<string, SeccompArch>> = {
   s390x: 'SCMP_ARCH_S390X',
   ppc64: 'SCMP_ARCH_PPC64LE',
 };
+
+/**
+ * The conditions of one rule, as runc applies them: all ANDed in one rule, unless an argument index appears
+ * more than once — then every condition becomes a rule of its own (ORed), so profiles written for runc mean
+ * the same here. Each condition keeps its position in `args` for error messages.
+ */
+function argGroups(args: readonly SeccompArg[]): [number, SeccompArg][][] {
+  const indexed = args.map((a, j) => [j, a] as [number, SeccompArg]);
+  const repeats = new Set(args.map((a) => a.index)).size < args.length;
+  return repeats ? indexed.map((e) => [e]) : [indexed];
+}
 
 /** Architectures whose syscall arguments are 32-bit: only the low word of seccomp_data.args[i] is compared. */
 const ARCH_32: ReadonlySet<SeccompArch> = new Set<SeccompArch>([
@@ -507,24 +518,26 @@ export function compileSeccomp(seccomp: Seccomp, opts: CompileOptions = {}): Com
         maxNr.set(plan.arch, Math.max(maxNr.get(plan.arch) ?? 0, nr));
         if (ret === defaultRet) continue; // redundant with the default action (runc drops these too)
         const max = plan.bits === 32 ? U32 : 2n ** 64n - 1n;
-        const cmps: Cmp[] = [];
-        let never = false;
-        for (const [j, arg] of (call.args ?? []).entries()) {
-          let c: Cmp = { index: arg.index, op: arg.op, a: big(arg.value), b: big(arg.valueTwo) };
-          if (c.a > max || c.b > max) {
-            truncated.add(`linux.seccomp.syscalls[${i}].args[${j}]`);
-            c = { ...c, a: c.a & max, b: c.b & max };
+        for (const group of argGroups(call.args ?? [])) {
+          const cmps: Cmp[] = [];
+          let never = false;
+          for (const [j, arg] of group) {
+            let c: Cmp = { index: arg.index, op: arg.op, a: big(arg.value), b: big(arg.valueTwo) };
+            if (c.a > max || c.b > max) {
+              truncated.add(`linux.seccomp.syscalls[${i}].args[${j}]`);
+              c = { ...c, a: c.a & max, b: c.b & max };
+            }
+            const f = fold(c, max);
+            if (f === false) never = true;
+            else if (f === undefined) cmps.push(c);
           }
-          const f = fold(c, max);
-          if (f === false) never = true;
-          else if (f === undefined) cmps.push(c);
+          if (never) continue;
+          const list = plan.rules.get(nr) ?? [];
+          // Nothing after an unconditional rule can match.
+          if (list.length > 0 && list[list.length - 1].cmps.length === 0) continue;
+          list.push({ ret, cmps });
+          plan.rules.set(nr, list);
         }
-        if (never) continue;
-        const list = plan.rules.get(nr) ?? [];
-        // Nothing after an unconditional rule can match.
-        if (list.length > 0 && list[list.length - 1].cmps.length === 0) continue;
-        list.push({ ret, cmps });
-        plan.rules.set(nr, list);
       }
       if (!known) unknown.add(name);
     }
