@@ -29,6 +29,7 @@
 #include <linux/close_range.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -292,7 +293,69 @@ static int exit_status(int status) {
 }
 
 /* The parent's life after the child exists: report it, then either leave or stay and pass on its status. */
-static void parent_after_fork(const struct plan *p, pid_t child) {
+/* The pty master sent by the container process over our private socketpair (foreground run without a console socket). */
+static int receive_fd(int sock) {
+  char name[128], cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = { .iov_base = name, .iov_len = sizeof name };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+/*
+ * Like `runc run` with a terminal and no console socket: we hold the pty master and relay between it and our
+ * own stdin/stdout (in raw mode when stdin is a terminal) until the container exits.
+ */
+static int relay_terminal(pid_t child, int master) {
+  struct termios saved;
+  int raw = isatty(0) && tcgetattr(0, &saved) == 0;
+  if (raw) {
+    struct termios t = saved;
+    cfmakeraw(&t);
+    tcsetattr(0, TCSANOW, &t);
+    struct winsize ws;
+    if (ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+  }
+  int in_open = 1, status = 0;
+  char buf[8192];
+  for (;;) {
+    struct pollfd fds[2] = { { .fd = master, .events = POLLIN }, { .fd = in_open ? 0 : -1, .events = POLLIN } };
+    int n = poll(fds, 2, 100);
+    if (n < 0 && errno != EINTR) break;
+    if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t r = read(master, buf, sizeof buf);
+      if (r <= 0) break; /* EIO: every holder of the slave is gone */
+      if (write_all(1, buf, (size_t)r) != 0) break;
+    }
+    if (n > 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+      ssize_t r = read(0, buf, sizeof buf);
+      if (r <= 0) {
+        /* End of our input: send the terminal's end-of-file character, as a typed Ctrl-D would. */
+        in_open = 0;
+        write_all(master, "\x04", 1);
+      } else if (write_all(master, buf, (size_t)r) != 0) {
+        break;
+      }
+    }
+    if (waitpid(child, &status, WNOHANG) == child) {
+      /* Drain what the container wrote before it exited. */
+      ssize_t r;
+      while ((r = read(master, buf, sizeof buf)) > 0) write_all(1, buf, (size_t)r);
+      if (raw) tcsetattr(0, TCSANOW, &saved);
+      return exit_status(status);
+    }
+  }
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+  if (raw) tcsetattr(0, TCSANOW, &saved);
+  return exit_status(status);
+}
+
+/* The parent's life after the child exists: report it, then either leave or stay and pass on its status. */
+static void parent_after_fork(const struct plan *p, pid_t child, int pty_socket) {
   if (sync_send("pid %d", (int)child) != 0) {
     kill(child, SIGKILL);
     die_errno("report pid");
@@ -300,6 +363,12 @@ static void parent_after_fork(const struct plan *p, pid_t child) {
   close(sync_fd);
   sync_fd = -1;
   if (!(p->options & OPT_FOREGROUND)) _exit(0);
+  if (pty_socket >= 0) {
+    int master = receive_fd(pty_socket);
+    close(pty_socket);
+    /* No master means the container failed before its terminal existed; its status says the rest. */
+    if (master >= 0) _exit(relay_terminal(child, master));
+  }
   /* Signals meant for the container are sent to it by berth-run; we only wait. */
   int status;
   while (waitpid(child, &status, 0) < 0) {
@@ -337,6 +406,13 @@ static void run_init(struct plan *p) {
   int console = -1, listener = -1;
   if (p->console_socket && (console = connect_unix(p->console_socket)) < 0)
     die_errno("--console-socket: connect %s", p->console_socket);
+  int pty_socket = -1;
+  if ((p->options & OPT_TERMINAL) && !p->console_socket) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die_errno("process.terminal: socketpair");
+    pty_socket = sv[0];
+    console = sv[1];
+  }
   if (p->start_socket && (listener = listen_unix(p->start_socket)) < 0) die_errno("listen on %s", p->start_socket);
   join_namespaces(p);
   set_time_offsets(p);
@@ -349,8 +425,10 @@ static void run_init(struct plan *p) {
       if (p->gid_map) write_id_map(child, "gid_map", p->gid_map);
       if (p->uid_map) write_id_map(child, "uid_map", p->uid_map);
     }
-    parent_after_fork(p, child);
+    if (console >= 0) close(console);
+    parent_after_fork(p, child, pty_socket);
   }
+  if (pty_socket >= 0) close(pty_socket);
 
   /* The container's first process. Keep /proc/<pid> of this setup phase unreadable from inside. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -1,8 +1,8 @@
 /** process.terminal: the pty master reaches the console socket (SCM_RIGHTS), as shims written for runc expect. */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RuntimeCli, cleanupTempDirs, eventually, makeBundle, requireTools, tempDir, uniqueId } from '../helpers/oci';
+import { BERTH_RUN, RuntimeCli, cleanupTempDirs, eventually, makeBundle, requireTools, tempDir, uniqueId } from '../helpers/oci';
 
 const cli = new RuntimeCli('berth-run');
 let receiverBin = '';
@@ -80,4 +80,24 @@ test('a terminal without --console-socket is refused before anything is created'
   expect(r.status).toBe(1);
   expect(r.stderr).toMatch(/process\.terminal.*--console-socket/);
   expect(fs.existsSync(path.join(cli.root, id))).toBe(false);
+});
+
+test('run in the foreground with a terminal and no console socket relays our stdio through the pty, as runc does', () => {
+  const id = uniqueId('relay');
+  const bundle = makeBundle((s) => {
+    s.process!.terminal = true;
+    s.process!.args = ['sh', '-c', 'read line; echo "got:$line tty:$(tty)"; exit 3'];
+  });
+  const r = spawnSync(BERTH_RUN, ['--root', cli.root, 'run', '--bundle', bundle, id], { input: 'typed-line\n', encoding: 'utf8', timeout: 20000 });
+  expect(r.status).toBe(3);
+  expect(r.stdout.replace(/\r/g, '')).toMatch(/^got:typed-line tty:\/dev\/pts\/0$/m);
+  expect(fs.existsSync(path.join(cli.root, id))).toBe(false);
+});
+
+test('exec --tty without a console socket is refused', async () => {
+  const id = uniqueId('exectty2');
+  cli.ok(['run', '-d', '--bundle', makeBundle((s) => { s.process!.args = ['sleep', '30']; }), id]);
+  const r = cli.run(['exec', '--tty', id, 'true']);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toMatch(/process\.terminal.*--console-socket/);
 });

@@ -134,7 +134,8 @@ export function buildExecPlan(input: ExecPlanInput): Buffer {
   for (const ns of namespaces) {
     w.add(Tag.JOIN_NS, NAMESPACES[ns.type].flag, `/proc/${input.pid}/ns/${NAMESPACES[ns.type].file}`, `namespace ${ns.type} of the container`);
   }
-  addProcess(w, spec, process, input);
+  // berth-init relays a terminal only for a container's own foreground init; exec needs a console socket.
+  addProcess(w, spec, process, { ...input, foreground: false });
   return w.finish();
 }
 
@@ -235,7 +236,7 @@ function lsmEnabled(name: 'apparmor' | 'selinux'): boolean {
   }
 }
 
-function addProcess(w: PlanWriter, spec: Spec, process: Process, io: { consoleSocket?: string; preserveFds?: number }): void {
+function addProcess(w: PlanWriter, spec: Spec, process: Process, io: { consoleSocket?: string; preserveFds?: number; foreground?: boolean }): void {
   (process.rlimits ?? []).forEach((r, i) => w.add(Tag.RLIMIT, `process.rlimits[${i}]`, RLIMITS[r.type], r.soft, r.hard));
   if (process.oomScoreAdj !== undefined) w.add(Tag.OOM_SCORE_ADJ, BigInt(process.oomScoreAdj));
   if (process.ioPriority) {
@@ -259,8 +260,9 @@ function addProcess(w: PlanWriter, spec: Spec, process: Process, io: { consoleSo
     w.add(Tag.SECCOMP, compiled.flags, compiled.program);
   }
   if (process.terminal) {
-    if (!io.consoleSocket) throw invalid('process.terminal', 'a terminal needs --console-socket to hand the pty master to');
-    w.add(Tag.CONSOLE_SOCKET, io.consoleSocket);
+    // In the foreground berth-init holds the master itself and relays our stdio, as `runc run` does.
+    if (io.consoleSocket) w.add(Tag.CONSOLE_SOCKET, io.consoleSocket);
+    else if (!io.foreground) throw invalid('process.terminal', 'a detached container with a terminal needs --console-socket to hand the pty master to');
     if (process.consoleSize) w.add(Tag.CONSOLE_SIZE, process.consoleSize.height, process.consoleSize.width);
   }
   if (io.preserveFds) w.add(Tag.PRESERVE_FDS, io.preserveFds);
