@@ -14,6 +14,7 @@ const pkg = require(path.join(root, 'package.json'));
 /** TypeScript entry points: binary name → source. */
 const entries = {
   'berth-run': 'src/bin/berth-run.ts',
+  'berth-host-local': 'src/bin/berth-host-local.ts',
 };
 
 /** C programs: binary name → sources. */
