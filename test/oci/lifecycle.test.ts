@@ -179,6 +179,17 @@ describe('the command line', () => {
     expect(cli.run(['spec', '--bundle', dir]).status).toBe(1);
   });
 
+  test('--systemd-cgroup without a reachable systemd fails clearly and leaves nothing', () => {
+    // No systemd runs on the build machines: the driver itself is tested against a D-Bus stand-in
+    // (test/oci/cgroups-systemd.test.ts); here the CLI path must refuse cleanly.
+    const id = uniqueId('systemd');
+    const r = cli.run(['--systemd-cgroup', 'run', '--bundle', makeBundle((s) => { s.process!.args = ['true']; s.linux!.cgroupsPath = 'system.slice:berth:' + id; }), id]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/systemd/);
+    expect(fs.existsSync(path.join(cli.root, id))).toBe(false);
+    expect(cgroupDirsMatching(id)).toEqual([]);
+  });
+
   test('unknown commands and flags are errors', () => {
     expect(cli.run(['frobnicate']).stderr).toMatch(/frobnicate: unknown command/);
     expect(cli.run(['create', '--bogus', 'x']).stderr).toMatch(/--bogus: unknown flag/);

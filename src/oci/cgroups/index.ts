@@ -12,22 +12,53 @@ import * as stats from './stats';
 import * as v1 from './v1';
 import * as v2 from './v2';
 import { validateResources } from './validate';
+import { SystemdCgroup, type SystemdOptions, systemdPaths, unitFromPaths } from './systemd/driver';
+import { parseSystemdPath } from './systemd/properties';
 
 export type { CgroupLayout, CgroupMode, Hierarchy } from './detect';
 export type { BlkioDeviceStats, BlkioStats, CgroupStats, CpuStats, HugetlbStats, MemoryStats, PidsStats } from './stats';
 export { detectCgroupMode, hostLayout, unifiedOnly, UNIFIED, DEFAULT_ALLOWED_DEVICES, compileDeviceProgram };
+export type { SystemdEndpoint, SystemdOptions } from './systemd/driver';
+export { SystemdCgroup } from './systemd/driver';
 
 export type FreezerState = 'frozen' | 'thawed';
 
+/**
+ * A container's cgroup. Two drivers implement it (CgroupOptions.driver):
+ *  - 'cgroupfs': Berth creates and removes the directories itself.
+ *  - 'systemd' (runc --systemd-cgroup): the cgroup is a transient scope unit that systemd creates over D-Bus,
+ *    which it can only do together with a first process. So with this driver: create() does nothing;
+ *    apply() before the first addProcess() only validates and remembers the resources; the first addProcess(pid)
+ *    calls StartTransientUnit with PIDs=[pid] plus the remembered resources as unit properties, waits for the
+ *    job, then does through cgroupfs whatever systemd does not (the directories of hierarchies systemd does not
+ *    manage, every remembered limit, the pid into every hierarchy). Once the unit exists, every method works on
+ *    the scope's directories exactly as with cgroupfs, except update() (also sets the unit properties) and
+ *    remove() (stops the unit). Call remove(), not destroy(), to tear a systemd cgroup down.
+ */
 export interface Cgroup {
   readonly mode: CgroupMode;
   /** Controller name (v1, e.g. "memory", "name=systemd") or UNIFIED ("unified", the cgroup2 dir) → directory. */
   readonly paths: Readonly<Record<string, string>>;
-  /** mkdir -p in every hierarchy (idempotent); initialises v1 cpuset dirs and v2 ancestors' subtree_control. */
+  /**
+   * mkdir -p in every hierarchy (idempotent); initialises v1 cpuset dirs and v2 ancestors' subtree_control.
+   * systemd driver: nothing (the scope is created by the first addProcess()).
+   */
   create(): void;
-  /** Validates, then writes the limits present in `resources`; absent fields are left as they are. */
+  /**
+   * Validates, then writes the limits present in `resources`; absent fields are left as they are.
+   * systemd driver, before the first addProcess(): validates and remembers them for StartTransientUnit (several
+   * calls accumulate, later values win); afterwards: cgroupfs writes only — systemd may revert limits it holds
+   * as unit properties on a daemon-reload, use update() for a running container.
+   */
   apply(resources: Resources | undefined): void;
-  /** Moves a process (all its threads) into the cgroup in every hierarchy. */
+  /** apply(), and with the systemd driver SetUnitProperties(unit, runtime=true, …) first, as runc update does. */
+  update(resources: Resources | undefined): Promise<void>;
+  /**
+   * Moves a process (all its threads) into the cgroup in every hierarchy.
+   * systemd driver: the first call creates the scope with this process in it (see above); it rejects with an
+   * Unavailable BerthError when systemd cannot be reached, and with systemd's error (mapped to a kind) when the
+   * unit cannot be started. If it fails after the unit started, call remove().
+   */
   addProcess(pid: number): Promise<void>;
   /** Every process in the cgroup or its sub-cgroups, across all hierarchies, ascending. */
   pids(): number[];
@@ -38,8 +69,18 @@ export interface Cgroup {
   oomKillCount(): number;
   /** Signals every process; SIGKILL through cgroup.kill when the kernel has it. */
   killAll(signal: NodeJS.Signals | number): void;
-  /** Removes the cgroup (and sub-cgroups) from every hierarchy; idempotent. */
+  /**
+   * Removes the cgroup (and sub-cgroups) from every hierarchy; idempotent.
+   * systemd driver: removes leftover directories only and leaves the unit to systemd (which drops a scope whose
+   * processes are gone); remove() is the complete teardown.
+   */
   destroy(): void;
+  /**
+   * Complete teardown. cgroupfs: destroy(). systemd: StopUnit(unit, "replace") and wait for the job (a unit
+   * that does not exist is fine), ResetFailedUnit, then destroy() — the directories are removed even when
+   * systemd cannot be reached, and the first error is thrown after. Idempotent.
+   */
+  remove(): Promise<void>;
 }
 
 export interface CgroupOptions {
@@ -53,6 +94,10 @@ export interface CgroupOptions {
   loadDeviceProgram?: (cgroupDir: string, program: Buffer) => void;
   /** Leave device access alone (runc's SkipDevices), e.g. when the caller manages it elsewhere. */
   skipDevices?: boolean;
+  /** 'cgroupfs' (default) or 'systemd' (transient scopes over D-Bus, see Cgroup). */
+  driver?: 'cgroupfs' | 'systemd';
+  /** systemd driver: D-Bus endpoints and job timeout. */
+  systemd?: SystemdOptions;
 }
 
 /** Where a controller lives for this container: a v1 hierarchy or the cgroup2 dir. */
@@ -298,6 +343,14 @@ class CgroupImpl implements Cgroup {
     }
   }
 
+  async update(resources: Resources | undefined): Promise<void> {
+    this.apply(resources);
+  }
+
+  async remove(): Promise<void> {
+    this.destroy();
+  }
+
   destroy(): void {
     let first: unknown;
     // One retry budget for the whole call (see rmdirRetry).
@@ -330,18 +383,21 @@ function signalNumber(name: NodeJS.Signals): number {
 }
 
 /**
- * The cgroup of a container, from `linux.cgroupsPath` (runc cgroupfs-driver semantics, see path.ts). Nothing is
- * created until create().
+ * The cgroup of a container, from `linux.cgroupsPath`: runc cgroupfs-driver semantics (see path.ts), or with
+ * options.driver 'systemd' runc's "slice:prefix:name" (see systemd/properties.ts). Nothing is created until
+ * create() (cgroupfs) or the first addProcess() (systemd).
  */
 export function resolveCgroup(cgroupsPath: string | undefined, containerId: string, options: CgroupOptions = {}): Cgroup {
   const layout = options.layout ?? hostLayout();
-  const inner = parseCgroupsPath(cgroupsPath, containerId);
-  const paths = resolvePaths(layout, inner);
+  const systemd = options.driver === 'systemd' ? parseSystemdPath(cgroupsPath, containerId) : undefined;
+  const paths = systemd ? systemdPaths(layout, systemd) : resolvePaths(layout, parseCgroupsPath(cgroupsPath, containerId));
   // runc treats a missing devices hierarchy on v1 as fatal: containers would get every device.
   if (layout.mode !== 'v2' && !options.skipDevices && paths['devices'] === undefined && !layout.unified) {
     throw new BerthError('FailedPrecondition', 'the devices cgroup controller is not mounted: refusing to run without device restrictions');
   }
-  return new CgroupImpl(layout, paths, options);
+  const fsCgroup = new CgroupImpl(layout, paths, options);
+  if (!systemd) return fsCgroup;
+  return new SystemdCgroup(fsCgroup, systemd, containerId, { ...options.systemd, logger: options.logger, skipDevices: options.skipDevices });
 }
 
 /**
@@ -358,5 +414,8 @@ export function loadCgroup(paths: Readonly<Record<string, string>>, options: Cgr
       throw invalid(`cgroupPaths[${JSON.stringify(key)}]`, `${dir} is not a cgroup below the ${key} hierarchy of this host`);
     }
   }
-  return new CgroupImpl(layout, { ...paths }, options);
+  const fsCgroup = new CgroupImpl(layout, { ...paths }, options);
+  if (options.driver !== 'systemd') return fsCgroup;
+  const ref = unitFromPaths(paths);
+  return new SystemdCgroup(fsCgroup, ref, ref.unit, { ...options.systemd, logger: options.logger, skipDevices: options.skipDevices, alreadyStarted: true });
 }

@@ -31,7 +31,7 @@ export function parseCgroupsPath(cgroupsPath: string | undefined, containerId: s
   // "slice:prefix:name" is the systemd driver's syntax (runc --systemd-cgroup); with cgroupfs it would become a
   // literal directory name, which is never what the caller meant.
   if (/^[^/:]*:[^/:]*:[^/:]*$/.test(cgroupsPath)) {
-    throw invalid(FIELD, `${JSON.stringify(cgroupsPath)} is a systemd-style "slice:prefix:name" path; the systemd cgroup driver is not supported, use a cgroupfs path`);
+    throw invalid(FIELD, `${JSON.stringify(cgroupsPath)} is a systemd-style "slice:prefix:name" path; use it with the systemd cgroup driver (--systemd-cgroup), or a cgroupfs path`);
   }
   const absolute = cgroupsPath.startsWith('/');
   const segments: string[] = [];

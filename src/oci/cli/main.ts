@@ -17,7 +17,7 @@ const globalFlags: FlagSpec[] = [
   { name: 'log', kind: 'string', arg: 'FILE', help: 'append logs to FILE (default stderr)' },
   { name: 'log-format', kind: 'string', arg: 'text|json', help: 'log format (default text)' },
   { name: 'debug', kind: 'bool', help: 'log debug messages' },
-  { name: 'systemd-cgroup', kind: 'bool', help: 'manage cgroups through systemd (not available yet: see README)' },
+  { name: 'systemd-cgroup', kind: 'bool', help: 'manage cgroups as systemd transient scopes; cgroupsPath is "slice:prefix:name"' },
   { name: 'rootless', kind: 'string', arg: 'true|false|auto', help: 'accepted for runc compatibility; only "false" and "auto" (as root) work' },
   { name: 'criu', kind: 'string', arg: 'PATH', help: 'accepted for runc compatibility; checkpointing is not supported' },
   { name: 'help', short: 'h', kind: 'bool', help: 'show help' },
@@ -53,7 +53,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(usage);
       return name === undefined && !flagBool(global, 'help') ? 1 : 0;
     }
-    if (flagBool(global, 'systemd-cgroup')) throw invalid('--systemd-cgroup', 'the systemd cgroup driver is not available in this build; use cgroupfs paths');
     const rootless = flagString(global, 'rootless');
     if (rootless !== undefined && rootless !== 'false' && rootless !== 'auto') throw invalid('--rootless', 'rootless containers are not supported');
     const command = commands.find((c) => c.name === name || c.aliases?.includes(name));
@@ -66,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
     const args = parseArgs(rest, command.flags, command.stopAtFirstPositional);
-    const runtime = new Runtime({ root: flagString(global, 'root'), logger: log });
+    const runtime = new Runtime({ root: flagString(global, 'root'), logger: log, cgroupDriver: flagBool(global, 'systemd-cgroup') ? 'systemd' : 'cgroupfs' });
     return await command.run({ runtime, log, out: (t) => process.stdout.write(t) }, args);
   } catch (err) {
     const e = asBerthError(err);

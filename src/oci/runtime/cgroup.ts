@@ -14,13 +14,18 @@ function cachedLayout(): CgroupLayout {
   return (layout ??= hostLayout());
 }
 
-export function cgroupForSpec(spec: Spec, id: string): Cgroup {
-  return resolveCgroup(spec.linux?.cgroupsPath, id, { loadDeviceProgram: attachDeviceProgram, layout: cachedLayout() });
+export type CgroupDriver = 'cgroupfs' | 'systemd';
+
+export function cgroupForSpec(spec: Spec, id: string, driver: CgroupDriver): Cgroup {
+  return resolveCgroup(spec.linux?.cgroupsPath, id, { loadDeviceProgram: attachDeviceProgram, layout: cachedLayout(), driver });
 }
 
-/** Paths saved at create: a relative cgroupsPath depends on the caller's cgroup, which may differ now. */
+/**
+ * Paths saved at create: a relative cgroupsPath depends on the caller's cgroup, which may differ now. The
+ * driver is the one the container was created with, whatever this invocation was given.
+ */
 export function cgroupFromRecord(record: ContainerRecord): Cgroup {
-  return loadCgroup(record.cgroupPaths, { loadDeviceProgram: attachDeviceProgram, layout: cachedLayout() });
+  return loadCgroup(record.cgroupPaths, { loadDeviceProgram: attachDeviceProgram, layout: cachedLayout(), driver: record.cgroupDriver ?? 'cgroupfs' });
 }
 
 export function cgroupMountSource(spec: Spec, cgroup: Cgroup): CgroupMountSource {

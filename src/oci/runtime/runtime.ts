@@ -12,7 +12,7 @@ import { Logger, silentLogger } from '../../common/log';
 import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
-import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, type Cgroup, type CgroupStats } from './cgroup';
+import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
 import { Helper, helperError } from './helper';
 import { runHooks } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
@@ -23,6 +23,8 @@ export const DEFAULT_ROOT = '/run/berth-run';
 export interface RuntimeOptions {
   root?: string;
   logger?: Logger;
+  /** For new containers; existing ones keep the driver they were created with. */
+  cgroupDriver?: CgroupDriver;
 }
 
 type Stdio = [StdioOptions[number], StdioOptions[number], StdioOptions[number]];
@@ -54,10 +56,12 @@ export interface ContainerInfo extends State {
 export class Runtime {
   readonly store: ContainerStore;
   private readonly log: Logger;
+  private readonly cgroupDriver: CgroupDriver;
 
   constructor(options: RuntimeOptions = {}) {
     this.store = new ContainerStore(path.resolve(options.root ?? DEFAULT_ROOT));
     this.log = options.logger ?? silentLogger;
+    this.cgroupDriver = options.cgroupDriver ?? 'cgroupfs';
   }
 
   /** create: everything up to the point where only the user's program is left to exec. */
@@ -190,7 +194,7 @@ export class Runtime {
     if (this.statusOf(record) === 'stopped') throw precondition(`container ${id} is stopped`);
     const spec = this.store.readSpec(id);
     const merged: Resources = mergeResources(spec.linux?.resources ?? {}, r);
-    cgroupFromRecord(record).apply(merged);
+    await cgroupFromRecord(record).update(merged);
     spec.linux = { ...spec.linux, resources: merged };
     this.store.writeSpec(id, spec);
   }
@@ -254,7 +258,7 @@ export class Runtime {
     const spec = parseConfigJson(text, configFile);
     const rootfs = resolveRootfs(spec, bundle);
     if (this.store.exists(id) || fs.existsSync(this.store.dir(id))) throw new BerthError('AlreadyExists', `container with id exists: ${id}`);
-    const cgroup = cgroupForSpec(spec, id);
+    const cgroup = cgroupForSpec(spec, id, this.cgroupDriver);
     const plan = buildInitPlan({
       spec, bundle, startSocket: this.store.startSocket(id), consoleSocket: options.consoleSocket,
       noPivot: options.noPivot, foreground, preserveFds: options.preserveFds?.length, cgroup: cgroupMountSource(spec, cgroup),
@@ -264,7 +268,7 @@ export class Runtime {
     const me = readProcStat(process.pid);
     const record: ContainerRecord = {
       id, bundle, rootfs, pid: 0, creator: { pid: process.pid, startTime: me?.startTime }, created: new Date().toISOString(),
-      ociVersion: spec.ociVersion, annotations: spec.annotations, cgroupPaths: { ...cgroup.paths },
+      ociVersion: spec.ociVersion, annotations: spec.annotations, cgroupPaths: { ...cgroup.paths }, cgroupDriver: this.cgroupDriver,
     };
     let helper: Helper | undefined;
     try {
@@ -296,7 +300,7 @@ export class Runtime {
       helper?.child.kill('SIGKILL');
       if (helper) await helper.exited;
       try {
-        cgroup.destroy();
+        await cgroup.remove();
       } catch (cleanupErr) {
         this.log.warn('cgroup cleanup after failed create', { id, error: String(cleanupErr) });
       }
@@ -338,7 +342,7 @@ export class Runtime {
     if (record.pid && !(await waitForExit(record.pid, record.pidStartTime, 10000))) {
       throw new BerthError('Internal', `container ${record.id}: process ${record.pid} did not exit after SIGKILL`);
     }
-    cgroup.destroy();
+    await cgroup.remove();
     if (spec?.hooks?.poststop) {
       try {
         await runHooks(spec.hooks.poststop, this.toState(record, spec, 'stopped'), 'poststop');

@@ -23,6 +23,8 @@ export interface ContainerRecord {
   annotations?: Record<string, string>;
   /** Controller → cgroup directory, as resolved at create. */
   cgroupPaths: Record<string, string>;
+  /** How the cgroup is managed: directly, or as a systemd scope (--systemd-cgroup). */
+  cgroupDriver?: 'cgroupfs' | 'systemd';
   /** Set once `start` succeeded. */
   started?: boolean;
 }

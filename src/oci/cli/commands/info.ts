@@ -160,7 +160,7 @@ export const features: Command = {
       linux: {
         namespaces: NAMESPACE_TYPES,
         capabilities: Object.keys(CAPABILITIES),
-        cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+        cgroup: { v1: true, v2: true, systemd: true, systemdUser: false, rdma: false },
         seccomp: {
           enabled: true,
           actions: SECCOMP_ACTIONS.filter((a) => a !== 'SCMP_ACT_NOTIFY'),
