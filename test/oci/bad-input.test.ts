@@ -345,12 +345,10 @@ describe('mount destinations never escape the rootfs', () => {
     expectNothingLeft(id, [rootfs, host]);
   });
 
-  test('symlinks whose targets exist inside the rootfs are followed inside it', () => {
-    const rootfs = rootfsCopy();
-    const host = plant(rootfs);
-    fs.mkdirSync(path.join(rootfs, host), { recursive: true });
+  /** Mounts onto /evil/x (tmpfs) and /evil2/y (bind), both through the planted links, and probes them. */
+  function runThroughPlantedLinks(rootfs: string, prefix: string) {
     const src = probeSource();
-    const id = uniqueId('symin');
+    const id = uniqueId(prefix);
     const r = cli.run(['run', '--bundle', makeBundle((s) => {
       s.root!.path = rootfs;
       s.root!.readonly = false;
@@ -358,6 +356,14 @@ describe('mount destinations never escape the rootfs', () => {
       s.mounts!.push({ destination: '/evil2/y', type: 'bind', source: src, options: ['rbind', 'ro'] });
       s.process!.args = ['sh', '-c', 'touch /evil/x/probe && cat /evil2/y/f && cat /proc/self/mountinfo'];
     }), id]);
+    return { id, r };
+  }
+
+  test('symlinks whose targets exist inside the rootfs are followed inside it', () => {
+    const rootfs = rootfsCopy();
+    const host = plant(rootfs);
+    fs.mkdirSync(path.join(rootfs, host), { recursive: true });
+    const { id, r } = runThroughPlantedLinks(rootfs, 'symin');
     expect(fs.readdirSync(host)).toEqual([]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -370,15 +376,7 @@ describe('mount destinations never escape the rootfs', () => {
   test('symlinks to targets that do not exist yet: created inside the rootfs, like runc (securejoin + MkdirAllInRoot)', () => {
     const rootfs = rootfsCopy();
     const host = plant(rootfs);
-    const src = probeSource();
-    const id = uniqueId('symnew');
-    const r = cli.run(['run', '--bundle', makeBundle((s) => {
-      s.root!.path = rootfs;
-      s.root!.readonly = false;
-      s.mounts!.push({ destination: '/evil/x', type: 'tmpfs', source: 'tmpfs' });
-      s.mounts!.push({ destination: '/evil2/y', type: 'bind', source: src, options: ['rbind', 'ro'] });
-      s.process!.args = ['sh', '-c', 'touch /evil/x/probe && cat /evil2/y/f && cat /proc/self/mountinfo'];
-    }), id]);
+    const { id, r } = runThroughPlantedLinks(rootfs, 'symnew');
     // Whatever happened, nothing reached the host directory and nothing was left behind.
     expect(fs.readdirSync(host)).toEqual([]);
     expectNothingLeft(id, [rootfs, host]);
