@@ -34,6 +34,12 @@ export function cleanupTempDirs(): void {
   for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
+/** berth-host-local bundled for this run, and a runner that executes it as a CNI plugin would be. */
+export async function bundledHostLocal(): Promise<{ bundle: string; exec: Runner }> {
+  const bundle = await bundlePlugin('berth-host-local', tempDir('berth-cni-bin-'));
+  return { bundle, exec: execRunner(process.execPath, bundle) };
+}
+
 /** Bundles src/bin/<name>.ts into `dir` with esbuild; returns the bundle's path (run it with node). */
 export async function bundlePlugin(name: string, dir: string): Promise<string> {
   const esbuild = require('esbuild') as typeof import('esbuild');

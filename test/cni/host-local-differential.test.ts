@@ -12,14 +12,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { bundlePlugin, cleanupTempDirs, execRunner, hostLocalConf, invoke, json, requireCni, snapshotDir, tempDir, REFERENCE_DIR, type Invocation, type Runner } from './helpers';
+import { bundledHostLocal, cleanupTempDirs, execRunner, hostLocalConf, invoke, json, requireCni, snapshotDir, tempDir, REFERENCE_DIR, type Invocation, type Runner } from './helpers';
 
 let ours: Runner;
 const reference = execRunner(path.join(REFERENCE_DIR, 'host-local'));
 
 beforeAll(async () => {
   requireCni('host-local');
-  ours = execRunner(process.execPath, await bundlePlugin('berth-host-local', tempDir('berth-cni-bin-')));
+  ours = (await bundledHostLocal()).exec;
 });
 afterAll(cleanupTempDirs);
 

@@ -14,7 +14,7 @@ import { loadHostLocalConfig } from '../../src/cni/host-local/config';
 import { parseNetConf } from '../../src/cni/pkg/config';
 import { formatIP, parseIP } from '../../src/cni/pkg/ip';
 import { lockName, withDirLock } from '../../src/cni/pkg/lock';
-import { bundlePlugin, cleanupTempDirs, execRunner, hostLocalConf, inprocRunner, invoke, json, ok, requireCni, snapshotDir, tempDir, type Invocation, type Runner } from './helpers';
+import { bundledHostLocal, cleanupTempDirs, hostLocalConf, inprocRunner, invoke, json, ok, requireCni, snapshotDir, tempDir, type Invocation, type Runner } from './helpers';
 
 let bundle: string;
 let exec: Runner;
@@ -22,8 +22,7 @@ const inproc = inprocRunner(hostLocal);
 
 beforeAll(async () => {
   requireCni();
-  bundle = await bundlePlugin('berth-host-local', tempDir('berth-cni-bin-'));
-  exec = execRunner(process.execPath, bundle);
+  ({ bundle, exec } = await bundledHostLocal());
 });
 afterAll(cleanupTempDirs);
 

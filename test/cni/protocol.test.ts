@@ -13,16 +13,14 @@ import { parseCniArgs, knownArgs } from '../../src/cni/pkg/env';
 import { formatIP, parseCIDR, parseIP } from '../../src/cni/pkg/ip';
 import { convertResult, parseResult } from '../../src/cni/pkg/result';
 import { SUPPORTED_VERSIONS } from '../../src/cni/pkg/version';
-import { bundlePlugin, cleanupTempDirs, execRunner, hostLocalConf, inprocRunner, invoke, json, requireCni, tempDir, type Invocation, type Runner } from './helpers';
+import { bundledHostLocal, cleanupTempDirs, hostLocalConf, inprocRunner, invoke, json, requireCni, tempDir, type Invocation, type Runner } from './helpers';
 
-let bundle: string;
 let exec: Runner;
 const inproc = inprocRunner(hostLocal);
 
 beforeAll(async () => {
   requireCni();
-  bundle = await bundlePlugin('berth-host-local', tempDir('berth-cni-bin-'));
-  exec = execRunner(process.execPath, bundle);
+  ({ exec } = await bundledHostLocal());
 });
 afterAll(cleanupTempDirs);
 
