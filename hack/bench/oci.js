@@ -114,6 +114,26 @@ function startWorker(masked) {
   };
 }
 
+/** A shuffle with a fixed seed (mulberry32), so that two runs of the benchmark use the same orders. */
+function seededShuffle(seed) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return (items) => {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  };
+}
+
 function timeSpawn(file, args) {
   const t0 = now();
   const r = spawnSync(file, args, { stdio: 'ignore' });
@@ -274,10 +294,13 @@ async function benchOci() {
       }
     }
 
-    // Rounds interleave the cases, so that drift on the host (other load, caches, thermal) hits all alike.
+    // Rounds interleave the cases, so that drift on the host (other load, caches, thermal) hits all alike, and
+    // each round runs them in a new order: what a case follows matters (a cgroup v1 move right after another
+    // one skips the RCU grace period the first one waited for), so no case may always follow the same one.
     const started = Date.now();
+    const order = seededShuffle(0x6265727468);
     for (let round = -warmup; round < runs; round++) {
-      for (const c of cases) {
+      for (const c of order(cases)) {
         if (interrupted) throw new Error(`interrupted by ${interrupted}`);
         const id = newId(c.key);
         if (c.del) track(id, () => c.del(id));

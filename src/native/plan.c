@@ -143,6 +143,7 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
       p->device_bpf = (const unsigned char *)take_str_len(&c, &p->device_bpf_len);
       break;
     case T_IOPRIO: p->has_ioprio = 1; p->ioprio = take_u64(&c); break;
+    case T_CGROUP_JOIN: PUSH(p->cgroup_join, p->ncgroup_join, 32, take_str(&c)); break;
     default:
       snprintf(err, errlen, "plan: unknown record tag %u (berth-init older than berth-run?)", tag);
       return -1;

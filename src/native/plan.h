@@ -49,6 +49,7 @@ enum plan_tag {
   T_TIME_OFFSET = 34,   /* str "monotonic|boottime secs nsecs" */
   T_DEVICE_BPF = 35,    /* str cgroup v2 directory, str program (struct bpf_insn[]) */
   T_IOPRIO = 36,        /* u64 ioprio value */
+  T_CGROUP_JOIN = 37,   /* str cgroup.procs file this process joins (by writing 0) before it clones */
 };
 
 /* MODE_DEVICE_BPF: no process; attach the T_DEVICE_BPF program to its cgroup, reply "ok", exit (bpf.h). */
@@ -115,7 +116,9 @@ struct plan {
   const char *envp[4096]; int nenv;
   struct hook_op hooks[32]; int nhooks;
   const char *console_socket; uint64_t console_rows, console_cols;
+  /* No start socket: `run`, the program starts as soon as the container is created. */
   const char *start_socket;
+  const char *cgroup_join[32]; int ncgroup_join;
   uint64_t preserve_fds;
   int has_personality; uint64_t personality;
   const char *time_offsets[4]; int ntime_offsets;

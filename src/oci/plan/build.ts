@@ -16,8 +16,10 @@ import { planCgroupMounts } from './cgroup-mounts';
 export interface InitPlanInput {
   spec: Spec;
   bundle: string;
-  /** Socket path `start` connects to; absent for `run` where start follows directly. */
-  startSocket: string;
+  /** Socket path `start` connects to; absent for `run`, where the program starts as soon as it is created. */
+  startSocket?: string;
+  /** cgroup.procs files berth-init joins itself before it clones (absent: the caller moved it already). */
+  cgroupJoin?: readonly string[];
   consoleSocket?: string;
   noPivot?: boolean;
   foreground?: boolean;
@@ -33,6 +35,7 @@ export interface ExecPlanInput {
   consoleSocket?: string;
   foreground?: boolean;
   preserveFds?: number;
+  cgroupJoin?: readonly string[];
 }
 
 const S_IFCHR = 0o020000;
@@ -120,7 +123,8 @@ export function buildInitPlan(input: InitPlanInput): Buffer {
 
   addHooks(w, 1, spec.hooks?.createContainer ?? [], 'hooks.createContainer');
   addHooks(w, 2, spec.hooks?.startContainer ?? [], 'hooks.startContainer');
-  w.add(Tag.START_SOCKET, input.startSocket);
+  if (input.startSocket !== undefined) w.add(Tag.START_SOCKET, input.startSocket);
+  for (const file of input.cgroupJoin ?? []) w.add(Tag.CGROUP_JOIN, file);
   addProcess(w, spec, process, input);
   return w.finish();
 }
@@ -134,6 +138,7 @@ export function buildExecPlan(input: ExecPlanInput): Buffer {
   for (const ns of namespaces) {
     w.add(Tag.JOIN_NS, NAMESPACES[ns.type].flag, `/proc/${input.pid}/ns/${NAMESPACES[ns.type].file}`, `namespace ${ns.type} of the container`);
   }
+  for (const file of input.cgroupJoin ?? []) w.add(Tag.CGROUP_JOIN, file);
   // berth-init relays a terminal only for a container's own foreground init; exec needs a console socket.
   addProcess(w, spec, process, { ...input, foreground: false });
   return w.finish();

@@ -66,7 +66,7 @@ export class Runtime {
 
   /** create: everything up to the point where only the user's program is left to exec. */
   async create(id: string, options: CreateOptions): Promise<State> {
-    const { helper, record, spec } = await this.setUp(id, options, false);
+    const { helper, record, spec } = await this.setUp(id, options, { foreground: false, startNow: false });
     helper.close();
     this.log.info('container created', { id, pid: record.pid });
     return this.toState(record, spec, 'created');
@@ -87,20 +87,13 @@ export class Runtime {
 
   /** run: create + start; in the foreground it resolves with the container's exit status. */
   async run(id: string, options: CreateOptions & { detach?: boolean }): Promise<number> {
-    const { helper, record, spec } = await this.setUp(id, options, !options.detach);
+    // The program starts as soon as it is created: no start socket, no second round trip.
+    const { helper, record, spec } = await this.setUp(id, options, { foreground: !options.detach, startNow: true });
     helper.close();
-    try {
-      await this.triggerStart(id);
-    } catch (err) {
-      await this.delete(id, true).catch(() => undefined);
-      throw err;
-    }
-    record.started = true;
-    this.store.write(record);
     await this.poststart(record, spec);
     if (options.detach) return 0;
     const code = await helper.exited;
-    await this.delete(id, true).catch((err) => this.log.warn('cleanup after run failed', { id, error: String(err) }));
+    await this.destroy(record, spec).catch((err) => this.log.warn('cleanup after run failed', { id, error: String(err) }));
     return code;
   }
 
@@ -206,10 +199,12 @@ export class Runtime {
     if (status === 'stopped' || status === 'creating') throw precondition(`cannot exec in a ${status} container`);
     if (status === 'paused') throw precondition('cannot exec in a paused container');
     const spec = this.store.readSpec(id);
-    const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length });
+    const cgroup = cgroupFromRecord(record);
+    const cgroupJoin = cgroup.joinFiles();
+    const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length, cgroupJoin });
     const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
     try {
-      await cgroupFromRecord(record).addProcess(helper.pid);
+      if (!cgroupJoin) await cgroup.addProcess(helper.pid);
       helper.sendPlan(plan);
       const pid = Number(await helper.expect('pid', 'exec'));
       if (options.pidFile) writeFileAtomic(path.resolve(options.pidFile), String(pid), 0o644);
@@ -245,7 +240,7 @@ export class Runtime {
   }
 
   /** Validates everything first, so that bad input leaves nothing behind, then builds the container. */
-  private async setUp(id: string, options: CreateOptions, foreground: boolean): Promise<{ helper: Helper; record: ContainerRecord; spec: Spec }> {
+  private async setUp(id: string, options: CreateOptions, how: { foreground: boolean; startNow: boolean }): Promise<{ helper: Helper; record: ContainerRecord; spec: Spec }> {
     validateId(id);
     const bundle = path.resolve(options.bundle);
     const configFile = path.join(bundle, 'config.json');
@@ -259,9 +254,11 @@ export class Runtime {
     const rootfs = resolveRootfs(spec, bundle);
     if (this.store.exists(id) || fs.existsSync(this.store.dir(id))) throw new BerthError('AlreadyExists', `container with id exists: ${id}`);
     const cgroup = cgroupForSpec(spec, id, this.cgroupDriver);
+    // cgroupfs: berth-init joins by itself, as soon as it has the plan.
+    const cgroupJoin = cgroup.joinFiles();
     const plan = buildInitPlan({
-      spec, bundle, startSocket: this.store.startSocket(id), consoleSocket: options.consoleSocket,
-      noPivot: options.noPivot, foreground, preserveFds: options.preserveFds?.length, cgroup: cgroupMountSource(spec, cgroup),
+      spec, bundle, startSocket: how.startNow ? undefined : this.store.startSocket(id), consoleSocket: options.consoleSocket,
+      noPivot: options.noPivot, foreground: how.foreground, preserveFds: options.preserveFds?.length, cgroup: cgroupMountSource(spec, cgroup), cgroupJoin,
     });
 
     this.store.claim(id);
@@ -272,22 +269,38 @@ export class Runtime {
     };
     let helper: Helper | undefined;
     try {
+      // berth-init's start overlaps with the work below: its exec and re-exec from a sealed copy with the
+      // writes, and (cgroupfs) its cgroup joins, which may wait for an RCU grace period on v1, and its clone
+      // with the limits, which are in place before "go", before anything runs in the container. It exits by
+      // itself if this process dies (end of file on its socket). The record precedes the cgroup, so that
+      // `delete --force` after a crash knows what to remove.
+      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
       this.store.writeSpec(id, spec);
       this.store.write(record);
       cgroup.create();
+      if (cgroupJoin) helper.sendPlan(plan);
       cgroup.apply(cgroupResources(spec));
-      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
-      await cgroup.addProcess(helper.pid);
-      helper.sendPlan(plan);
+      if (!cgroupJoin) {
+        await cgroup.addProcess(helper.pid);
+        helper.sendPlan(plan);
+      }
       record.pid = Number(await helper.expect('pid', 'create'));
       record.pidStartTime = readProcStat(record.pid)?.startTime;
-      this.store.write(record);
+      // Hooks may take long, and `state` during them shows the pid. Without hooks the pid is recorded once,
+      // below: a create killed before that leaves a record whose creator is gone (status stopped), and
+      // `delete --force` kills whatever is in the cgroup.
+      const h = spec.hooks;
+      if (h?.prestart?.length || h?.createRuntime?.length || h?.createContainer?.length) this.store.write(record);
       const state = this.toState(record, spec, 'creating');
       await runHooks(spec.hooks?.prestart, state, 'prestart');
       await runHooks(spec.hooks?.createRuntime, state, 'createRuntime');
       helper.send(`go ${JSON.stringify({ ...state, status: 'created' })}`);
       await helper.expect('created', 'create');
       if (options.pidFile) writeFileAtomic(path.resolve(options.pidFile), String(record.pid), 0o644);
+      if (how.startNow) {
+        await helper.expect('started', 'start');
+        record.started = true;
+      }
       delete record.creator;
       this.store.write(record);
       return { helper, record, spec };
@@ -326,16 +339,18 @@ export class Runtime {
     }
   }
 
-  private async destroy(record: ContainerRecord): Promise<void> {
+  private async destroy(record: ContainerRecord, knownSpec?: Spec): Promise<void> {
     const cgroup = cgroupFromRecord(record);
-    const spec = (() => { try { return this.store.readSpec(record.id); } catch { return undefined; } })();
+    const spec = knownSpec ?? (() => { try { return this.store.readSpec(record.id); } catch { return undefined; } })();
     if (isAlive(record.pid, record.pidStartTime)) {
       try { process.kill(record.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
     }
     try {
       // An empty cgroup needs no freezing and signalling: the common case, a container that exited.
-      if (cgroup.pids().length > 0) cgroup.killAll(9);
-      if (cgroup.state() === 'frozen') cgroup.thaw();
+      if (cgroup.pids().length > 0) {
+        cgroup.killAll(9);
+        if (cgroup.state() === 'frozen') cgroup.thaw();
+      }
     } catch {
       // Nothing left to kill, or the cgroup never existed.
     }

@@ -285,6 +285,10 @@ export class SystemdCgroup implements Cgroup {
     await this.fs.addProcess(pid);
   }
 
+  joinFiles(): string[] | undefined {
+    return this.started ? this.fs.joinFiles() : undefined;
+  }
+
   private async start(pid: number): Promise<void> {
     const conn = await connectSystemd(this.options.endpoints);
     try {
