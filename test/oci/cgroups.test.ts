@@ -731,6 +731,8 @@ describeRoot('on the real cgroupfs', () => {
     await cg.addProcess(p.pid);
     p.go();
     await waitFor(() => p.stdout().includes('ready'));
+    // "ready" can arrive before the shell has forked sleep.
+    await waitFor(() => cg.pids().length === 2);
     const s = cg.stats();
     expect(s.cpu?.usageNs).toBeGreaterThan(0);
     expect((s.cpu?.userNs ?? 0) + (s.cpu?.systemNs ?? 0)).toBeGreaterThan(0);

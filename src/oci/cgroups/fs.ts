@@ -162,6 +162,9 @@ export function descendants(dir: string): string[] {
   const out: string[] = [];
   let entries: fs.Dirent[];
   try {
+    // cgroupfs (kernfs) counts a directory's links as 2 + its subdirectories: the common leaf cgroup is
+    // answered by one stat instead of listing its dozens of control files.
+    if (fs.statSync(dir).nlink === 2) return out;
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return out;
