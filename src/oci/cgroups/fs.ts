@@ -7,11 +7,11 @@ import { BerthError, type ErrorKind } from '../../common/errors';
  * CLI and the shim calls these from a single place per container, and cgroupfs reads/writes never block on disk.
  */
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+let sleepCell: Int32Array | undefined;
 
 /** Blocks the thread for `ms` milliseconds (used between freezer polls and EBUSY retries). */
 export function sleepSync(ms: number): void {
-  Atomics.wait(sleepCell, 0, 0, ms);
+  Atomics.wait((sleepCell ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, ms);
 }
 
 /** Duck-typed: errors from another realm (jest's sandbox, vm contexts) fail `instanceof Error`. */
