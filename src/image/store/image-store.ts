@@ -58,7 +58,12 @@ export class ImageStore implements ImageStoreApi {
   }
 
   pull(req: PullRequest): Promise<ImageSummary> {
-    const ref = parseReference(req.reference, 'image');
+    let ref;
+    try {
+      ref = parseReference(req.reference, 'image');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     let p = this.pulls.get(ref.normalized);
     if (!p) {
       p = this.doPull(ref.normalized, req).finally(() => this.pulls.delete(ref.normalized));
