@@ -321,6 +321,8 @@ export type Fault =
   | { status: number; headers?: Record<string, string>; body?: string }
   | { cutAfter: number }
   | { setHeaders: Record<string, string> }
+  /** Relays the response body slowly: `delayMs` after every chunk of at most `chunk` bytes. */
+  | { slow: { chunk: number; delayMs: number } }
   | undefined;
 
 export interface FaultProxy {
@@ -356,6 +358,18 @@ export async function startProxy(targetPort: number): Promise<FaultProxy> {
           }
         });
         ur.on('end', () => res.end());
+      } else if (fault && 'slow' in fault) {
+        const { chunk, delayMs } = fault.slow;
+        (async () => {
+          for await (const c of ur) {
+            for (let i = 0; i < (c as Buffer).length; i += chunk) {
+              if (res.destroyed) return;
+              res.write((c as Buffer).subarray(i, i + chunk));
+              await new Promise((r) => setTimeout(r, delayMs));
+            }
+          }
+          res.end();
+        })().catch(() => res.destroy());
       } else ur.pipe(res);
     });
     up.on('error', () => res.destroy());
