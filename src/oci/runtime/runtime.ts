@@ -13,7 +13,9 @@ import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
 import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
-import { Helper, helperError } from './helper';
+import { Helper, helperError, type Launcher } from './helper';
+
+export type { Launcher };
 import { runHooks } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
 import { ContainerStore, validateId, type ContainerRecord } from './store';
@@ -38,6 +40,8 @@ export interface CreateOptions {
   preserveFds?: number[];
   /** The container's stdio; defaults to this process's. */
   stdio?: Stdio;
+  /** Runs berth-init through this program (berth-shim's monitor), which becomes the container's parent. */
+  launcher?: Launcher;
 }
 
 export interface ExecOptions {
@@ -46,6 +50,7 @@ export interface ExecOptions {
   detach?: boolean;
   preserveFds?: number[];
   stdio?: Stdio;
+  launcher?: Launcher;
 }
 
 export interface ContainerInfo extends State {
@@ -207,7 +212,7 @@ export class Runtime {
     if (status === 'paused') throw precondition('cannot exec in a paused container');
     const spec = this.store.readSpec(id);
     const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length });
-    const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
+    const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds, options.launcher);
     try {
       await cgroupFromRecord(record).addProcess(helper.pid);
       helper.sendPlan(plan);
@@ -276,7 +281,7 @@ export class Runtime {
       this.store.write(record);
       cgroup.create();
       cgroup.apply(cgroupResources(spec));
-      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
+      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds, options.launcher);
       await cgroup.addProcess(helper.pid);
       helper.sendPlan(plan);
       record.pid = Number(await helper.expect('pid', 'create'));
