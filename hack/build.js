@@ -15,6 +15,7 @@ const pkg = require(path.join(root, 'package.json'));
 const entries = {
   'berth-run': 'src/bin/berth-run.ts',
   'berth-host-local': 'src/bin/berth-host-local.ts',
+  'berth-shim': 'src/bin/berth-shim.ts',
 };
 
 /**

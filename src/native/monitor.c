@@ -65,6 +65,7 @@ struct client {
   int fd;
   enum client_mode mode;
   int stdin_in, stdin_once;
+  int in_eof;              /* the client ended its input; it still gets output */
   size_t len;              /* command bytes, or pending stdin bytes */
   size_t off;              /* pending stdin already written */
   char buf[STDIN_CHUNK];
@@ -212,9 +213,20 @@ static void push_stdin(struct client *c) {
 static void client_readable(struct client *c) {
   if (c->mode == C_ATTACH && c->stdin_in) {
     ssize_t n = read(c->fd, c->buf, sizeof c->buf);
-    if (n <= 0) {
-      if (n < 0 && errno == EAGAIN) return;
-      close_client(c);
+    if (n == 0) {
+      /* End of the client's input: with once, the process's stdin ends too; output keeps flowing. */
+      if (c->stdin_once && !m.tty && m.stdin_fd >= 0) {
+        close(m.stdin_fd);
+        m.stdin_fd = -1;
+      } else if (c->stdin_once) {
+        close_stdin();
+      }
+      c->stdin_in = 0;
+      c->in_eof = 1;
+      return;
+    }
+    if (n < 0) {
+      if (errno != EAGAIN) close_client(c);
       return;
     }
     c->len = (size_t)n;
@@ -535,7 +547,7 @@ int main(int argc, char **argv) {
       struct client *c = &m.clients[i];
       int pending = c->mode == C_ATTACH && c->stdin_in && c->len > c->off;
       if (pending) want_stdin_out = 1;
-      fds[n++] = (struct pollfd){ .fd = pending ? -1 : c->fd, .events = POLLIN };
+      fds[n++] = (struct pollfd){ .fd = pending || c->in_eof ? -1 : c->fd, .events = POLLIN };
     }
     /* The pty master is both an output and stdin: POLLOUT on it only while stdin is pending. */
     struct pollfd sfd = { .fd = want_stdin_out ? m.stdin_fd : -1, .events = POLLOUT };
