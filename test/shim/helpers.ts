@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ShimClient } from '../../src/shim/client';
+import { connectUnix } from '../../src/shim/unix';
 import type { Spec } from '../../src/oci/spec/types';
 import { makeBundle, REPO, requireTools, tempDir } from '../helpers/oci';
 
@@ -48,12 +49,15 @@ export class ShimUnderTest {
     this.proc = spawn(SHIM, ['--state', this.stateDir, '--log-level', 'debug'], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     const deadline = Date.now() + 15000;
-    while (!fs.existsSync(path.join(this.stateDir, 'shim.sock'))) {
+    // A shim killed with -9 leaves its socket file: wait for one that accepts connections.
+    const listening = (): Promise<boolean> => connectUnix(path.join(this.stateDir, 'shim.sock')).then((s) => { s.destroy(); return true; }, () => false);
+    while (!(await listening())) {
       if (Date.now() > deadline || this.proc.exitCode !== null) throw new Error(`berth-shim did not start:\n${this.log()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    this.client?.close();
+    const old = this.client;
     this.client = await ShimClient.connect({ stateDir: this.stateDir, autoStart: false });
+    old?.close();
     return this.client;
   }
 
