@@ -8,7 +8,7 @@ const BENCHMARKS = {
   oci: () => require('./bench/oci').benchOci(),
   pull: { issue: '02' },
   cni: { issue: '03' },
-  shim: { issue: '04' },
+  shim: () => require('./bench/shim').benchShim(),
   cri: { issue: '05' },
   agent: { issue: '06' },
 };

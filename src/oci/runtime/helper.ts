@@ -24,6 +24,17 @@ export function initBinary(): string {
   throw new BerthError('FailedPrecondition', 'berth-init not found: run `npm run build` or set BERTH_INIT');
 }
 
+/**
+ * A program that runs berth-init for us (berth-shim's monitor, which must stay the container's parent): it
+ * is started with `args` and then berth-init's path, and keeps fds 0–3 (and preserved fds) for berth-init.
+ * berth-init joins the container's cgroups itself; where berth-run has to move the process instead
+ * (systemd), it moves the launcher and sends the plan after that.
+ */
+export interface Launcher {
+  file: string;
+  args: string[];
+}
+
 /** A running berth-init with its sync socket. Lines come from the parent and from the container process. */
 export class Helper {
   readonly child: ChildProcess;
@@ -35,8 +46,9 @@ export class Helper {
   /** Resolves with the helper's exit status (128+N for a signal). */
   readonly exited: Promise<number>;
 
-  constructor(stdio: [StdioOptions[number], StdioOptions[number], StdioOptions[number]], extraFds: number[] = []) {
-    this.child = spawn(initBinary(), [], { stdio: [...stdio, 'pipe', ...extraFds] as StdioOptions });
+  constructor(stdio: [StdioOptions[number], StdioOptions[number], StdioOptions[number]], extraFds: number[] = [], launcher?: Launcher) {
+    const [file, args] = launcher ? [launcher.file, [...launcher.args, initBinary()]] : [initBinary(), []];
+    this.child = spawn(file, args, { stdio: [...stdio, 'pipe', ...extraFds] as StdioOptions });
     this.sync = this.child.stdio[3] as Duplex;
     this.sync.on('data', (chunk: Buffer) => this.onData(chunk));
     this.sync.on('end', () => this.onEnd());

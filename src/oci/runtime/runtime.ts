@@ -13,10 +13,12 @@ import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
 import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
-import { Helper, helperError } from './helper';
+import { Helper, helperError, type Launcher } from './helper';
 import { runHooks } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
 import { ContainerStore, validateId, type ContainerRecord } from './store';
+
+export type { Launcher };
 
 export const DEFAULT_ROOT = '/run/berth-run';
 
@@ -38,6 +40,8 @@ export interface CreateOptions {
   preserveFds?: number[];
   /** The container's stdio; defaults to this process's. */
   stdio?: Stdio;
+  /** Runs berth-init through this program (berth-shim's monitor), which becomes the container's parent. */
+  launcher?: Launcher;
 }
 
 export interface ExecOptions {
@@ -46,6 +50,7 @@ export interface ExecOptions {
   detach?: boolean;
   preserveFds?: number[];
   stdio?: Stdio;
+  launcher?: Launcher;
 }
 
 export interface ContainerInfo extends State {
@@ -202,7 +207,7 @@ export class Runtime {
     const cgroup = cgroupFromRecord(record);
     const cgroupJoin = cgroup.joinFiles();
     const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length, cgroupJoin });
-    const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
+    const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds, options.launcher);
     try {
       if (!cgroupJoin) await cgroup.addProcess(helper.pid);
       helper.sendPlan(plan);
@@ -274,7 +279,7 @@ export class Runtime {
       // with the limits, which are in place before "go", before anything runs in the container. It exits by
       // itself if this process dies (end of file on its socket). The record precedes the cgroup, so that
       // `delete --force` after a crash knows what to remove.
-      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds);
+      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds, options.launcher);
       this.store.writeSpec(id, spec);
       this.store.write(record);
       cgroup.create();

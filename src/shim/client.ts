@@ -1,0 +1,167 @@
+/**
+ * The task API client berthd uses: connects to <state>/shim.sock, starts berth-shim when none is listening,
+ * and after a shim restart reconnects (a call that finds no shim starts one and is retried once).
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { BerthError, type ErrorKind } from '../common/errors';
+import { taskService } from './proto';
+import type {
+  AttachInput, AttachOutput, CreateRequest, DeleteRequest, ExecRequest, ExecSyncRequest, ExecSyncResponse, ExitStatus, KillRequest,
+  ResizeRequest, StatsResponse, TaskEvent, TaskRef, TaskState, UpdateRequest,
+} from './types';
+import { connectUnix } from './unix';
+
+export interface ShimClientOptions {
+  stateDir: string;
+  /** The berth-shim executable; default: beside this bundle, or build/bin in the source tree. */
+  shimBinary?: string;
+  /** Start a shim when none is listening (default true). */
+  autoStart?: boolean;
+  startTimeoutMs?: number;
+}
+
+const KIND_OF_CODE: Record<number, ErrorKind> = {
+  3: 'InvalidArgument', 4: 'DeadlineExceeded', 5: 'NotFound', 6: 'AlreadyExists', 7: 'PermissionDenied', 8: 'ResourceExhausted',
+  9: 'FailedPrecondition', 12: 'Unimplemented', 13: 'Internal', 14: 'Unavailable', 16: 'Unauthenticated',
+};
+
+/** A gRPC error back as a BerthError of the same kind (the message is the shim's). */
+export function fromGrpcError(err: grpc.ServiceError): BerthError {
+  return new BerthError(KIND_OF_CODE[err.code] ?? 'Internal', err.details || err.message, { cause: err });
+}
+
+export class ShimClient {
+  readonly socket: string;
+  private client: grpc.Client;
+
+  private constructor(private readonly options: ShimClientOptions) {
+    this.socket = path.join(options.stateDir, 'shim.sock');
+    this.client = this.makeClient();
+  }
+
+  static async connect(options: ShimClientOptions): Promise<ShimClient> {
+    const c = new ShimClient(options);
+    await c.ensureShim();
+    return c;
+  }
+
+  create(req: CreateRequest): Promise<{ pid: number }> { return this.unary('create', req); }
+  start(ref: TaskRef): Promise<{ pid: number }> { return this.unary('start', ref); }
+  kill(req: KillRequest): Promise<void> { return this.unary('kill', req); }
+  delete(req: DeleteRequest): Promise<ExitStatus> { return this.unary('delete', req); }
+  exec(req: ExecRequest): Promise<{ pid: number }> { return this.unary('exec', req); }
+  execSync(req: ExecSyncRequest): Promise<ExecSyncResponse> { return this.unary('execSync', req); }
+  resizePty(req: ResizeRequest): Promise<void> { return this.unary('resizePty', req); }
+  closeStdin(ref: TaskRef): Promise<void> { return this.unary('closeStdin', ref); }
+  pause(ref: TaskRef): Promise<void> { return this.unary('pause', ref); }
+  resume(ref: TaskRef): Promise<void> { return this.unary('resume', ref); }
+  update(req: UpdateRequest): Promise<void> { return this.unary('update', req); }
+  stats(ref: TaskRef): Promise<StatsResponse> { return this.unary('stats', ref); }
+  state(ref: TaskRef): Promise<TaskState> { return this.unary('state', ref); }
+  reopenLog(ref: TaskRef): Promise<void> { return this.unary('reopenLog', ref); }
+  async list(): Promise<TaskState[]> { return (await this.unary<object, { tasks: TaskState[] }>('list', {})).tasks; }
+
+  /** Resolves with the exit status once the process has exited. */
+  wait(ref: TaskRef): Promise<ExitStatus> {
+    return new Promise((resolve, reject) => {
+      const stream = this.method<TaskRef, grpc.ClientReadableStream<ExitStatus>>('wait')(ref);
+      let got: ExitStatus | undefined;
+      stream.on('data', (e: ExitStatus) => { got = e; });
+      stream.on('error', (err: grpc.ServiceError) => reject(fromGrpcError(err)));
+      stream.on('end', () => (got ? resolve(got) : reject(new BerthError('Unavailable', 'wait ended without an exit status'))));
+    });
+  }
+
+  /** Calls onEvent for each event until the returned function is called. */
+  events(onEvent: (e: TaskEvent) => void, replay = false): () => void {
+    const stream = this.method<{ replay: boolean }, grpc.ClientReadableStream<TaskEvent>>('events')({ replay });
+    stream.on('data', onEvent);
+    stream.on('error', () => undefined);
+    return () => stream.cancel();
+  }
+
+  /** A raw attach stream: write AttachInput (target first), read AttachOutput. */
+  attach(): grpc.ClientDuplexStream<AttachInput, AttachOutput> {
+    return this.method<never, grpc.ClientDuplexStream<AttachInput, AttachOutput>>('attach')();
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** Makes sure a shim listens on the socket, starting one if allowed. */
+  async ensureShim(): Promise<void> {
+    if (await this.listening()) return;
+    if (this.options.autoStart === false) throw new BerthError('Unavailable', `no berth-shim listens on ${this.socket}`);
+    fs.mkdirSync(this.options.stateDir, { recursive: true, mode: 0o700 });
+    const out = fs.openSync(path.join(this.options.stateDir, 'shim.log'), 'a', 0o600);
+    const child = spawn(this.options.shimBinary ?? shimBinary(), ['--state', this.options.stateDir], { detached: true, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    child.unref();
+    const deadline = Date.now() + (this.options.startTimeoutMs ?? 15000);
+    let exited = false;
+    child.once('exit', () => { exited = true; });
+    while (Date.now() < deadline) {
+      if (await this.listening()) {
+        this.client.close();
+        this.client = this.makeClient();
+        return;
+      }
+      // Another client may have started the shim at the same time: its shim wins, ours exits.
+      if (exited && (await this.listening())) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new BerthError('Unavailable', `berth-shim did not start listening on ${this.socket} (see ${path.join(this.options.stateDir, 'shim.log')})`);
+  }
+
+  private async listening(): Promise<boolean> {
+    try {
+      const s = await connectUnix(this.socket);
+      s.destroy();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private makeClient(): grpc.Client {
+    const Ctor = taskService();
+    return new Ctor(`unix://${this.socket}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 32 << 20 });
+  }
+
+  private method<Req, Res>(name: string): (req?: Req) => Res {
+    const fn = (this.client as unknown as Record<string, (req?: Req) => Res>)[name];
+    return fn.bind(this.client);
+  }
+
+  private async unary<Req, Res>(name: string, req: Req, retry = true): Promise<Res> {
+    try {
+      return await new Promise<Res>((resolve, reject) => {
+        const fn = (this.client as unknown as Record<string, (r: Req, cb: (e: grpc.ServiceError | null, res: Res) => void) => void>)[name];
+        fn.call(this.client, req, (err, res) => (err ? reject(err) : resolve(res)));
+      });
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      if (retry && e.code === grpc.status.UNAVAILABLE) {
+        await this.ensureShim();
+        return this.unary(name, req, false);
+      }
+      throw fromGrpcError(e);
+    }
+  }
+}
+
+function shimBinary(): string {
+  const candidates = [process.env.BERTH_SHIM, path.join(__dirname, 'berth-shim')];
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) {
+      candidates.push(path.join(dir, 'build', 'bin', 'berth-shim'));
+      break;
+    }
+  }
+  for (const c of candidates) if (c && fs.existsSync(c)) return c;
+  throw new BerthError('FailedPrecondition', 'berth-shim not found: run `npm run build` or set BERTH_SHIM');
+}

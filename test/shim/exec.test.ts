@@ -1,0 +1,114 @@
+/** Exec (with and without a terminal, as another user, to completion with a timeout), attach and resize. */
+import { requireShimTools, RUNTIMES, shBundle, ShimUnderTest, taskId } from './helpers';
+import type { ShimClient } from '../../src/shim/client';
+import type { TaskRef } from '../../src/shim/types';
+
+requireShimTools();
+
+/** Attaches, sends `input` after `before` has run, and collects output until the process exits. */
+async function attachAndCollect(c: ShimClient, target: TaskRef, steps: { resize?: { rows: number; cols: number }; data?: string; closeStdin?: boolean }[]): Promise<{ out: string; err: string; exitCode: number }> {
+  const call = c.attach();
+  let out = '';
+  let err = '';
+  const done = new Promise<number>((resolve, reject) => {
+    call.on('data', (m) => {
+      if (m.exited) resolve(m.exitCode);
+      else if (m.stream === 'STDERR') err += m.data.toString();
+      else out += m.data.toString();
+    });
+    call.on('error', reject);
+    call.on('end', () => resolve(-1));
+  });
+  call.write({ target, stdin: true });
+  for (const s of steps) {
+    await new Promise((r) => setTimeout(r, 100));
+    call.write({ resize: s.resize, data: s.data ? Buffer.from(s.data) : undefined, closeStdin: s.closeStdin });
+  }
+  const exitCode = await done;
+  call.end();
+  return { out, err, exitCode };
+}
+
+describe.each(RUNTIMES)('exec and attach with %s', (_name, runtime) => {
+  const shim = new ShimUnderTest();
+  let id: string;
+  beforeAll(async () => {
+    await shim.start();
+    id = taskId('exec');
+    await shim.client.create({ id, bundle: shBundle('sleep 1000'), runtime });
+    await shim.client.start({ id });
+  });
+  afterAll(() => shim.cleanup());
+
+  test('ExecSync: output, exit code, the container user by default', async () => {
+    const r = await shim.client.execSync({ id, process: { args: ['sh', '-c', 'id -u; echo err >&2; printf no-newline; exit 3'] } });
+    expect(r.stdout.toString()).toBe('0\nno-newline');
+    expect(r.stderr.toString()).toBe('err\n');
+    expect(r.exitCode).toBe(3);
+    expect(r.timedOut).toBe(false);
+  });
+
+  test('ExecSync as another user, with env and cwd', async () => {
+    const r = await shim.client.execSync({ id, process: { args: ['sh', '-c', 'echo $(id -u):$(id -g) $FOO $(pwd)'], hasUser: true, user: { uid: 1000, gid: 1001 }, env: ['FOO=bar', 'PATH=/bin:/usr/bin'], cwd: '/tmp' } });
+    expect(r.stdout.toString()).toBe('1000:1001 bar /tmp\n');
+    expect(r.exitCode).toBe(0);
+  });
+
+  test('ExecSync with a timeout kills the process', async () => {
+    const t0 = Date.now();
+    const r = await shim.client.execSync({ id, process: { args: ['sleep', '30'] }, timeoutMs: 300 });
+    expect(r.timedOut).toBe(true);
+    expect(r.exitCode).toBe(137);
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect((await shim.client.state({ id })).execIds).toEqual([]);
+  });
+
+  test('Exec without a terminal: stdin in, stdout and stderr apart, exit code, events', async () => {
+    const events: string[] = [];
+    const off = shim.client.events((e) => { if (e.id === id && e.execId === 'cat1') events.push(`${e.type}:${e.exitCode}`); });
+    await shim.client.exec({ id, execId: 'cat1', process: { args: ['sh', '-c', 'cat; echo bye >&2; exit 4'] }, stdin: true });
+    const r = await attachAndCollect(shim.client, { id, execId: 'cat1' }, [{ data: 'hello\n' }, { closeStdin: true }]);
+    expect(r).toEqual({ out: 'hello\n', err: 'bye\n', exitCode: 4 });
+    expect((await shim.client.wait({ id, execId: 'cat1' })).exitCode).toBe(4);
+    await shim.client.delete({ id, execId: 'cat1' });
+    off();
+    expect(events).toEqual(['exec_started:0', 'exec_exited:4']);
+    await expect(shim.client.exec({ id, execId: 'bad/id', process: { args: ['true'] } })).rejects.toMatchObject({ kind: 'InvalidArgument', message: expect.stringContaining('exec_id') });
+    await expect(shim.client.exec({ id, execId: 'x', process: { args: [] } })).rejects.toMatchObject({ kind: 'InvalidArgument', message: expect.stringContaining('process.args') });
+  });
+
+  test('Exec with a terminal: a pty, resized through attach', async () => {
+    await shim.client.exec({ id, execId: 'tty1', process: { args: ['sh', '-c', 'read x; tty; stty size; exit 5'], terminal: true }, stdin: true });
+    const r = await attachAndCollect(shim.client, { id, execId: 'tty1' }, [{ resize: { rows: 40, cols: 100 } }, { data: 'go\n' }]);
+    expect(r.exitCode).toBe(5);
+    expect(r.out).toMatch(/\/dev\/pts\/\d+/);
+    expect(r.out).toContain('40 100');
+    await shim.client.delete({ id, execId: 'tty1' });
+  });
+
+  test('attach to a container with a terminal, ResizePty', async () => {
+    const cid = taskId('tty');
+    await shim.client.create({ id: cid, bundle: shBundle('read x; stty size; echo got $x; exit 0', (s) => { s.process!.terminal = true; }), runtime, terminal: true, stdin: true });
+    await shim.client.start({ id: cid });
+    await shim.client.resizePty({ id: cid, size: { rows: 30, cols: 120 } });
+    const r = await attachAndCollect(shim.client, { id: cid }, [{ data: 'abc\n' }]);
+    expect(r.exitCode).toBe(0);
+    expect(r.out).toContain('30 120');
+    expect(r.out).toContain('got abc');
+    await expect(shim.client.resizePty({ id, size: { rows: 1, cols: 1 } })).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining('terminal') });
+    await shim.client.delete({ id: cid });
+  });
+
+  test('Pause, Resume, Update, Stats', async () => {
+    await shim.client.pause({ id });
+    expect((await shim.client.state({ id })).status).toBe('paused');
+    await shim.client.resume({ id });
+    expect((await shim.client.state({ id })).status).toBe('running');
+    await shim.client.update({ id, resourcesJson: JSON.stringify({ memory: { limit: 64 << 20 } }) });
+    const s = await shim.client.stats({ id });
+    expect(s.memoryLimit).toBe(64 << 20);
+    expect(s.memoryUsage).toBeGreaterThan(0);
+    expect(s.pidsCurrent).toBeGreaterThanOrEqual(1);
+    await expect(shim.client.update({ id, resourcesJson: '{bad' })).rejects.toMatchObject({ kind: 'InvalidArgument', message: expect.stringContaining('resources_json') });
+  });
+});
