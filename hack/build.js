@@ -15,11 +15,15 @@ const pkg = require(path.join(root, 'package.json'));
 const entries = {
   'berth-run': 'src/bin/berth-run.ts',
   'berth-host-local': 'src/bin/berth-host-local.ts',
+  'berth-bridge': 'src/bin/berth-bridge.ts',
+  'berth-loopback': 'src/bin/berth-loopback.ts',
+  'berth-portmap': 'src/bin/berth-portmap.ts',
 };
 
 /** C programs: binary name → sources. */
 const natives = {
   'berth-init': ['src/native/berth-init.c', 'src/native/plan.c', 'src/native/util.c', 'src/native/rootfs.c', 'src/native/creds.c', 'src/native/hooks.c', 'src/native/bpf.c'],
+  'berth-netlink': ['src/native/net/berth-netlink.c', 'src/native/net/link.c', 'src/native/net/nl.c'],
 };
 
 async function main() {
