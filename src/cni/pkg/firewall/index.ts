@@ -46,3 +46,8 @@ export async function ownedChains(backend: Backend): Promise<string[]> {
 }
 
 export const chainNames = (owner: Owner) => ({ iptables: [ipt.masqChain(owner), ipt.dnatChain(owner)], nftables: [nft.masqChain(owner), nft.dnatChain(owner)] });
+
+/** Removes the backend's shared chains (or table) when no container's chains are left. */
+export async function pruneShared(backend: Backend): Promise<void> {
+  await serial(() => (backend === 'nftables' ? nft.pruneShared() : ipt.pruneShared()));
+}

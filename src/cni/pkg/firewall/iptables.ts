@@ -2,7 +2,8 @@
  * The iptables backend: each operation is one `iptables-save -t nat` (to see what exists) and one
  * `iptables-restore --noflush` (applied atomically), per address family. Chains: BERTH-M-<hash> (masquerade,
  * from POSTROUTING), BERTH-DN-<hash> (a container's host ports, from BERTH-HOSTPORT-DNAT), and the shared
- * BERTH-HOSTPORT-DNAT / -SETMARK / -MASQ created once.
+ * BERTH-HOSTPORT-DNAT / -SETMARK / -MASQ created once, their jumps inserted first: a hairpinned connection
+ * must be masqueraded before a container's own chain ACCEPTs traffic inside its subnet.
  */
 import { runTool } from './exec';
 import { requireTool } from './detect';
@@ -71,10 +72,10 @@ export async function setupPorts(owner: Owner, entries: PortEntry[]): Promise<vo
     const lines: string[] = [];
     const has = (name: string) => saved.some((l) => l.startsWith(`:${name} `));
     if (!has(DNAT)) {
-      lines.push(`:${DNAT} - [0:0]`, `-A PREROUTING -m addrtype --dst-type LOCAL -j ${DNAT}`, `-A OUTPUT -m addrtype --dst-type LOCAL -j ${DNAT}`);
+      lines.push(`:${DNAT} - [0:0]`, `-I PREROUTING 1 -m addrtype --dst-type LOCAL -j ${DNAT}`, `-I OUTPUT 1 -m addrtype --dst-type LOCAL -j ${DNAT}`);
     }
     if (!has(SETMARK)) lines.push(`:${SETMARK} - [0:0]`, `-A ${SETMARK} -j MARK --set-xmark ${MARK}`);
-    if (!has(HPMASQ)) lines.push(`:${HPMASQ} - [0:0]`, `-A POSTROUTING -j ${HPMASQ}`, `-A ${HPMASQ} -m mark --mark ${MARK} -j MASQUERADE`);
+    if (!has(HPMASQ)) lines.push(`:${HPMASQ} - [0:0]`, `-I POSTROUTING 1 -j ${HPMASQ}`, `-A ${HPMASQ} -m mark --mark ${MARK} -j MASQUERADE`);
     // A repeated ADD replaces the container's chain and its jump instead of adding a second one.
     lines.push(...removal(saved, chain).filter((l) => !l.startsWith('-X ')), ...(has(chain) ? [] : [`:${chain} - [0:0]`]));
     for (const e of mine) {
@@ -96,4 +97,13 @@ export async function teardownPorts(owner: Owner, families: Family[]): Promise<v
 /** Every per-container chain name present (for tests and GC). */
 export async function ownedChains(family: Family): Promise<string[]> {
   return (await natRules(family)).filter((l) => /^:BERTH-(M|DN)-/.test(l)).map((l) => l.slice(1).split(' ')[0]);
+}
+
+/** Removes the shared chains when no container uses them any more (teardown of a node's CNI, tests). */
+export async function pruneShared(): Promise<void> {
+  for (const family of [4, 6] as const) {
+    const saved = await natRules(family);
+    if (saved.some((l) => /^:BERTH-(M|DN)-/.test(l))) continue;
+    await restore(family, [DNAT, HPMASQ, SETMARK].flatMap((c) => removal(saved, c)));
+  }
 }

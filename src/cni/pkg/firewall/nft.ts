@@ -4,6 +4,8 @@
  * jumps to each container's `masq-<hash>`), `hostports` (jumps to each container's `dn-<hash>`), reached
  * from `hostports-pre` / `hostports-out` for local destinations, and `hostports-masq` for marked traffic.
  * Static chains are flushed and refilled in the same transaction, so repeating an ADD never duplicates them.
+ * hostports-masq runs just before `postrouting` (priority 99 < srcnat 100): a hairpinned connection must be
+ * masqueraded even though the container's own masquerade chain accepts traffic inside its subnet.
  */
 import { runTool } from './exec';
 import { requireTool } from './detect';
@@ -48,9 +50,9 @@ export async function setupPorts(owner: Owner, entries: PortEntry[]): Promise<vo
   const lines = [
     ...base(),
     `add chain ${TABLE} hostports`,
-    `add chain ${TABLE} hostports-pre { type nat hook prerouting priority dstnat; policy accept; }`,
-    `add chain ${TABLE} hostports-out { type nat hook output priority dstnat; policy accept; }`,
-    `add chain ${TABLE} hostports-masq { type nat hook postrouting priority srcnat; policy accept; }`,
+    `add chain ${TABLE} hostports-pre { type nat hook prerouting priority -100; policy accept; }`,
+    `add chain ${TABLE} hostports-out { type nat hook output priority -100; policy accept; }`,
+    `add chain ${TABLE} hostports-masq { type nat hook postrouting priority 99; policy accept; }`,
     `flush chain ${TABLE} hostports-pre`,
     `flush chain ${TABLE} hostports-out`,
     `flush chain ${TABLE} hostports-masq`,
@@ -119,4 +121,11 @@ export const teardownPorts = (owner: Owner): Promise<void> => teardown(dnatChain
 /** Every per-container chain name present (for tests and GC). */
 export async function ownedChains(): Promise<string[]> {
   return ((await listing()).chains ?? []).filter((c) => /^(masq|dn)-/.test(c));
+}
+
+/** Removes Berth's table when no container uses it any more (teardown of a node's CNI, tests). */
+export async function pruneShared(): Promise<void> {
+  const rules = await listing();
+  if (!rules.chains || rules.chains.length === 0 || rules.chains.some((c) => /^(masq|dn)-/.test(c))) return;
+  await apply([`delete table ${TABLE}`]);
 }
