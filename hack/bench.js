@@ -7,7 +7,7 @@
 const BENCHMARKS = {
   oci: () => require('./bench/oci').benchOci(),
   pull: { issue: '02' },
-  cni: { issue: '03' },
+  cni: () => require('./bench/cni').benchCni(),
   shim: { issue: '04' },
   cri: { issue: '05' },
   agent: { issue: '06' },

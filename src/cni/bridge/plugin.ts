@@ -106,20 +106,17 @@ function masqEntries(ips: IPConfig[]): MasqEntry[] {
   });
 }
 
-/** Removes what an ADD of this container may have made; every step runs, the first failure is rethrown. */
+/**
+ * Removes what an ADD of this container may have made. The three parts are independent (addresses on disk,
+ * links, firewall chains), so they run concurrently; every one runs, the first failure is rethrown.
+ */
 async function cleanup(cfg: BridgeConfig, args: CmdArgs, families: Family[]): Promise<void> {
-  const errors: unknown[] = [];
-  const step = async (fn: () => Promise<unknown>) => {
-    try {
-      await fn();
-    } catch (err) {
-      errors.push(err);
-    }
-  };
-  if (cfg.hasIpam) await step(() => ipamCall(args, 'DEL', IPAM_IN_PROCESS));
-  if (netnsExists(args.netns)) await step(() => runNetlink([{ op: 'ns', netns: args.netns, optional: true }, { op: 'del', name: args.ifname }]));
-  if (cfg.ipMasq) await step(() => teardownMasq(owner(args), families, cfg.ipMasqBackend));
-  if (errors.length > 0) throw errors[0];
+  const steps: Array<Promise<unknown>> = [];
+  if (cfg.hasIpam) steps.push(ipamCall(args, 'DEL', IPAM_IN_PROCESS));
+  if (netnsExists(args.netns)) steps.push(runNetlink([{ op: 'ns', netns: args.netns, optional: true }, { op: 'del', name: args.ifname }]));
+  if (cfg.ipMasq) steps.push(teardownMasq(owner(args), families, cfg.ipMasqBackend));
+  const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 async function add(args: CmdArgs): Promise<Result> {
@@ -131,6 +128,9 @@ async function add(args: CmdArgs): Promise<Result> {
   try {
     if (cfg.hasIpam && (ipam.ips ?? []).length === 0) throw new BerthError('Internal', 'IPAM plugin returned missing IP config');
     plan = planAddresses(cfg, ipam);
+    // The masquerade rules need only the addresses: they are written while the links are made.
+    const masq = cfg.ipMasq ? setupMasq(owner(args), masqEntries(plan.ips), cfg.ipMasqBackend) : Promise.resolve();
+    masq.catch(() => undefined);
     let facts;
     try {
       facts = await runNetlink(addOps(cfg, args, veth, plan));
@@ -145,7 +145,7 @@ async function add(args: CmdArgs): Promise<Result> {
     }
     const families = new Set(plan.bridgeAddrs.map(familyOf));
     if (cfg.isGateway) enableForwarding(families);
-    if (cfg.ipMasq) await setupMasq(owner(args), masqEntries(plan.ips), cfg.ipMasqBackend);
+    await masq;
     const br = linkIn(facts, 'host', cfg.bridge)!;
     const host = linkIn(facts, 'host', veth)!;
     const cont = linkIn(facts, args.netns, args.ifname)!;
