@@ -157,7 +157,8 @@ async function add(args: CmdArgs): Promise<Result> {
     if (plan.routes.length > 0) result.routes = plan.routes;
     const confDns = args.conf.dns;
     const dns = confDns && Object.keys(confDns).length > 0 ? confDns : ipam.dns;
-    if (dns && Object.keys(dns).length > 0) result.dns = dns;
+    // As the reference plugin: the IPAM's dns (even empty) unless the config sets one.
+    if (dns) result.dns = dns;
     return result;
   } catch (err) {
     await cleanup(cfg, args, plan ? [...new Set(plan.ips.map((c) => familyOf(c.address)))] : [4, 6]).catch(() => undefined);
