@@ -15,7 +15,19 @@ beforeAll(() => {
   requireNet();
   requireCni('bridge', 'host-local', 'portmap', 'loopback');
 });
+/** The reference portmap leaves its shared CNI-HOSTPORT-* chains behind: remove them when no container uses them. */
+function pruneReferenceChains(): void {
+  const saved = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).split('\n');
+  if (saved.some((l) => l.startsWith(':CNI-DN-'))) return;
+  const shared = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'].filter((c) => saved.some((l) => l.startsWith(`:${c} `)));
+  if (shared.length === 0) return;
+  const lines = saved.filter((l) => l.startsWith('-A ') && shared.some((c) => l.endsWith(`-j ${c}`) || l.includes(`-j ${c} `))).map((l) => `-D ${l.slice(3)}`);
+  for (const c of shared) lines.push(`-F ${c}`, `-X ${c}`);
+  execFileSync('iptables-restore', ['--noflush', '--wait'], { input: ['*nat', ...lines, 'COMMIT', ''].join('\n') });
+}
+
 afterAll(async () => {
+  pruneReferenceChains();
   await cleanupNet();
   cleanupTempDirs();
 });
