@@ -7,7 +7,7 @@
 const BENCHMARKS = {
   oci: () => require('./bench/oci').benchOci(),
   pull: { issue: '02' },
-  cni: { issue: '03' },
+  cni: () => require('./bench/cni').benchCni(),
   shim: () => require('./bench/shim').benchShim(),
   cri: { issue: '05' },
   agent: { issue: '06' },

@@ -16,6 +16,9 @@ const entries = {
   'berth-run': 'src/bin/berth-run.ts',
   'berth-host-local': 'src/bin/berth-host-local.ts',
   'berth-shim': 'src/bin/berth-shim.ts',
+  'berth-bridge': 'src/bin/berth-bridge.ts',
+  'berth-loopback': 'src/bin/berth-loopback.ts',
+  'berth-portmap': 'src/bin/berth-portmap.ts',
 };
 
 /**
@@ -26,6 +29,7 @@ const natives = {
   'berth-monitor': { cc: 'musl-gcc', sources: ['src/native/monitor.c', 'src/native/monitor-log.c', 'src/native/monitor-exit.c', 'src/native/monitor-sock.c'] },
   'berth-init': ['src/native/berth-init.c', 'src/native/plan.c', 'src/native/util.c', 'src/native/rootfs.c', 'src/native/creds.c', 'src/native/hooks.c', 'src/native/bpf.c'],
   'berth-layer-meta': ['src/native/layer-meta.c'],
+  'berth-netlink': ['src/native/net/berth-netlink.c', 'src/native/net/link.c', 'src/native/net/nl.c'],
 };
 
 async function main() {
