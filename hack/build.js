@@ -22,6 +22,7 @@ const entries = {
 /** C programs: binary name → sources. */
 const natives = {
   'berth-init': ['src/native/berth-init.c', 'src/native/plan.c', 'src/native/util.c', 'src/native/rootfs.c', 'src/native/creds.c', 'src/native/hooks.c', 'src/native/bpf.c'],
+  'berth-layer-meta': ['src/native/layer-meta.c'],
 };
 
 async function main() {

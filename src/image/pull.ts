@@ -10,7 +10,7 @@ import type { Digest } from './digest';
 import { parseReference, type ImageReference } from './reference';
 import type { RegistryClient } from './registry/client';
 import type { RegistryAuth } from './registry/config';
-import { hostPlatform, type Descriptor, type Platform } from './registry/manifest';
+import { hostPlatform, type Descriptor, type ImageManifest, type Platform } from './registry/manifest';
 
 export interface PullProgress {
   digest: Digest;
@@ -26,6 +26,8 @@ export interface PullOptions {
   /** Blobs fetched at once. Default 3. */
   concurrency?: number;
   onProgress?: (p: PullProgress) => void;
+  /** Called once the platform manifest is known, before any blob is fetched (lets unpacking follow downloads). */
+  onManifest?: (manifest: ImageManifest) => void;
   signal?: AbortSignal;
 }
 
@@ -53,6 +55,7 @@ export async function pull(client: RegistryClient, store: ContentStore, referenc
   const repo = client.repository(ref, { auth: options.auth });
   const resolved = await repo.resolve(platform, options.signal);
   const m = resolved.parsed;
+  options.onManifest?.(m);
 
   const jobs: Array<{ desc: Descriptor; kind: 'config' | 'layer' }> = [
     { desc: m.config, kind: 'config' },
