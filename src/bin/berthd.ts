@@ -1,7 +1,7 @@
 import { berthdMain } from '../cri/daemon';
-import { noImageStore } from '../cri/no-image-store';
+import { ImageStore } from '../image/store/image-store';
 
-berthdMain(process.argv.slice(2), () => noImageStore()).then(
+berthdMain(process.argv.slice(2), (options, logger) => ImageStore.open({ ...options, logger })).then(
   (code) => process.exit(code),
   (err) => {
     process.stderr.write(`berthd: ${String(err)}\n`);

@@ -8,7 +8,8 @@ import { DEFAULT_CONFIG_FILE, DEFAULT_ROOT, DEFAULT_STATE, loadConfig, type Bert
 import { CriServer } from './server';
 import { VERSION } from './version';
 
-export type ImageStoreFactory = (options: ImageStoreOptions) => ImageStoreApi;
+/** How berthd opens its image store (src/bin/berthd.ts passes the real one). */
+export type ImageStoreFactory = (options: ImageStoreOptions, log: Logger) => ImageStoreApi;
 
 const FLAGS: FlagSpec[] = [
   { name: 'config', kind: 'string', arg: 'FILE', help: `config file (default ${DEFAULT_CONFIG_FILE}; missing there = all defaults)` },
@@ -69,7 +70,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
     // The root may hold layers that container processes read through overlay mounts: traversable, not listable.
     fs.mkdirSync(config.root, { recursive: true, mode: 0o711 });
     fs.mkdirSync(config.state, { recursive: true, mode: 0o700 });
-    store = openStore({ root: config.root, registries: config.registries, maxConcurrentDownloads: config.maxConcurrentDownloads });
+    store = openStore({ root: config.root, registries: config.registries, maxConcurrentDownloads: config.maxConcurrentDownloads }, log.child({ component: 'image' }));
     server = new CriServer({ socket: config.listen, log, images: store, version: VERSION });
     await server.start();
   } catch (err) {
