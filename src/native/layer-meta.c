@@ -158,7 +158,8 @@ int main(int argc, char **argv) {
             "One reply line per request: ok | error <message>.\n");
     return argc == 2 ? 0 : 2;
   }
-  rootfd = open(argv[1], O_PATH | O_DIRECTORY | O_CLOEXEC);
+  /* Not O_PATH: syncfs needs a real open file. */
+  rootfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) {
     fprintf(stderr, "berth-layer-meta: open %s: %s\n", argv[1], strerror(errno));
     return 1;

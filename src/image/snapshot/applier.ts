@@ -56,6 +56,13 @@ class Applier {
 
   constructor(private readonly root: string, private readonly lowers: readonly LowerLayer[]) {
     this.meta = new LayerMeta(root);
+    // overlayfs shows the top layer's root directory: without a `./` entry it keeps the lower one's attributes.
+    const below = lowers[0] && fs.lstatSync(lowers[0].dir);
+    if (below) {
+      fs.chownSync(root, below.uid, below.gid);
+      fs.chmodSync(root, below.mode & 0o7777);
+      this.dirTimes.set('', below.mtimeMs / 1000);
+    }
   }
 
   private full(rel: string): string {
