@@ -183,11 +183,12 @@ export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}): B
 
 /** Parses YAML text; syntax errors and duplicate keys name the file, line and column. */
 export function parseConfigText(text: string, file: string): unknown {
-  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];
-    throw new BerthError('InvalidArgument', `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${err.message.split('\n')[0]}`);
+    const message = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new BerthError('InvalidArgument', `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${message}`);
   }
   return doc.toJS({ maxAliasCount: 100 });
 }

@@ -33,8 +33,8 @@ export interface Berthd {
   child: ChildProcess;
   /** Everything berthd wrote to stderr so far (JSON log lines). */
   logs(): string;
-  /** SIGTERM and wait; resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /** SIGTERM (or `signal`) and wait; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** SIGKILL and wait (a crash). */
   kill9(): Promise<void>;
 }
@@ -47,6 +47,8 @@ export interface BerthdOptions {
   /** Reuse a root and state (restart after a crash). */
   dir?: string;
   args?: string[];
+  /** Where the socket will be when `args` or `config` move it (--listen). */
+  socket?: string;
 }
 
 /** Starts build/bin/berthd and waits until its socket accepts connections. */
@@ -54,7 +56,7 @@ export async function startBerthd(o: BerthdOptions = {}): Promise<Berthd> {
   const dir = o.dir ?? tempDir('berth-cri-');
   const root = path.join(dir, 'root');
   const state = path.join(dir, 'state');
-  const socket = path.join(state, 'berthd.sock');
+  const socket = o.socket ?? path.join(state, 'berthd.sock');
   const args = ['--root', root, '--state', state, '--log-level', 'debug', ...(o.args ?? [])];
   if (o.config) {
     const file = path.join(dir, 'config.yaml');
@@ -69,8 +71,8 @@ export async function startBerthd(o: BerthdOptions = {}): Promise<Berthd> {
   const b: Berthd = {
     pid: child.pid!, dir, root, state, socket, endpoint: `unix://${socket}`, child,
     logs: () => stderr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGTERM');
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
       const code = await exited;
       running.delete(b);
       return code;
