@@ -6,7 +6,7 @@
 /** Benchmark name → how to run it, or the issue that will bring it. */
 const BENCHMARKS = {
   oci: () => require('./bench/oci').benchOci(),
-  pull: { issue: '02' },
+  pull: () => require('./bench/pull').benchPull(),
   cni: { issue: '03' },
   shim: { issue: '04' },
   cri: { issue: '05' },
