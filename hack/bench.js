@@ -6,7 +6,7 @@
 /** Benchmark name → how to run it, or the issue that will bring it. */
 const BENCHMARKS = {
   oci: () => require('./bench/oci').benchOci(),
-  pull: { issue: '02' },
+  pull: () => require('./bench/pull').benchPull(),
   cni: () => require('./bench/cni').benchCni(),
   shim: () => require('./bench/shim').benchShim(),
   cri: { issue: '05' },

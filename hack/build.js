@@ -19,6 +19,8 @@ const entries = {
   'berth-bridge': 'src/bin/berth-bridge.ts',
   'berth-loopback': 'src/bin/berth-loopback.ts',
   'berth-portmap': 'src/bin/berth-portmap.ts',
+  berthd: 'src/bin/berthd.ts',
+  berthctl: 'src/bin/berthctl.ts',
 };
 
 /**
@@ -42,6 +44,7 @@ async function main() {
     execFileSync(cc, ['-O2', '-static', '-s', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-o', target + '.tmp', ...sources.map((s) => path.join(root, s))], { stdio: 'inherit' });
     fs.renameSync(target + '.tmp', target);
   }
+  writeProtoJson();
   for (const [name, entry] of Object.entries(entries)) {
     // build/bin/<name> is a small launcher; the bundle is build/lib/<name>.js with V8's code cache beside it.
     const bundle = path.join(root, 'build', 'lib', `${name}.js`);
@@ -64,6 +67,21 @@ async function main() {
     plainBuiltins(`${bundle}.tmp`);
     writeLauncher(path.join(out, name), bundle);
   }
+}
+
+/**
+ * berthd and berthctl load the CRI services from build/lib/cri-api.json (see src/cri/proto/load.ts): the
+ * .proto files parsed here once, with the field naming the loader options ask for, instead of at every start.
+ */
+function writeProtoJson() {
+  const protobuf = require('protobufjs');
+  const dir = path.join(root, 'src', 'cri', 'proto');
+  const files = ['api.proto', 'berth.proto'].map((f) => path.join(dir, f));
+  const json = new protobuf.Root().loadSync(files, { keepCase: false }).toJSON();
+  const target = path.join(root, 'build', 'lib', 'cri-api.json');
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.writeFileSync(`${target}.tmp`, JSON.stringify(json));
+  fs.renameSync(`${target}.tmp`, target);
 }
 
 // --- start-up time of the bundled CLIs (measured with `npm run bench -- oci`, see hack/bench/oci.js) ---

@@ -1,0 +1,99 @@
+/** berthctl: a crictl-like client of berthd. Global flags, then a command and its own flags. */
+import { asBerthError, exitCodeOf, invalid } from '../../common/errors';
+import { bool, flagHelp, parseArgs, str, type FlagSpec } from '../args';
+import { VERSION } from '../version';
+import { CriClient, DEFAULT_ENDPOINT, RpcError } from './client';
+import type { Command } from './command';
+import { imagesCommand, inspectiCommand, rmiCommand } from './images';
+import { imagefsinfoCommand, versionCommand } from './info';
+import { parseDuration, pullCommand } from './pull';
+
+const COMMANDS: Command[] = [pullCommand, imagesCommand, inspectiCommand, rmiCommand, imagefsinfoCommand, versionCommand];
+
+/** What a failure of each command is reported as, as crictl words it. */
+const FAILING: Record<string, string> = {
+  pull: 'pulling image',
+  images: 'listing images',
+  inspecti: 'image status',
+  rmi: 'removing images',
+  imagefsinfo: 'image filesystem info',
+  version: 'getting the runtime version',
+};
+
+const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: 'runtime-endpoint', short: 'r', kind: 'string', arg: 'ENDPOINT', help: `berthd's socket (default $CONTAINER_RUNTIME_ENDPOINT or ${DEFAULT_ENDPOINT})` },
+  { name: 'image-endpoint', short: 'i', kind: 'string', arg: 'ENDPOINT', help: 'image service socket (default $IMAGE_SERVICE_ENDPOINT or the runtime endpoint)' },
+  { name: 'timeout', short: 't', kind: 'string', arg: 'DURATION', help: 'connection timeout (default 2s); other calls but pull get 60 times as long' },
+  { name: 'debug', short: 'D', kind: 'bool', help: 'print the stack of an error' },
+  { name: 'version', short: 'v', kind: 'bool', help: 'print the version' },
+  { name: 'help', short: 'h', kind: 'bool', help: 'show help' },
+];
+
+function usage(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `berthctl — a crictl-like client for berthd's CRI services
+
+usage: berthctl [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS...]
+
+COMMANDS:
+${COMMANDS.map((c) => `   ${c.name.padEnd(w)}   ${c.summary}`).join('\n')}
+
+GLOBAL OPTIONS:
+${flagHelp(GLOBAL_FLAGS)}
+
+Run 'berthctl COMMAND --help' for a command's options.
+`;
+}
+
+/** Global flags end at the first word that is not one of them: the command. */
+function splitGlobal(argv: readonly string[]): { global: string[]; rest: string[] } {
+  const withValue = new Set(GLOBAL_FLAGS.filter((f) => f.kind === 'string').flatMap((f) => [`--${f.name}`, ...(f.short ? [`-${f.short}`] : [])]));
+  let i = 0;
+  while (i < argv.length && argv[i].startsWith('-')) {
+    i += withValue.has(argv[i]) ? 2 : 1;
+  }
+  return { global: argv.slice(0, i), rest: argv.slice(i) };
+}
+
+export async function berthctlMain(argv: readonly string[]): Promise<number> {
+  const out = (s: string) => process.stdout.write(s);
+  const err = (s: string) => process.stderr.write(s);
+  let debug = false;
+  let command: Command | undefined;
+  let client: CriClient | undefined;
+  try {
+    const { global, rest } = splitGlobal(argv);
+    const g = parseArgs(global, GLOBAL_FLAGS);
+    debug = bool(g, 'debug');
+    if (bool(g, 'version')) {
+      out(`berthctl version ${VERSION}\n`);
+      return 0;
+    }
+    if (bool(g, 'help') || rest.length === 0 || rest[0] === 'help') {
+      out(usage());
+      return rest.length === 0 && !bool(g, 'help') ? 1 : 0;
+    }
+    command = COMMANDS.find((c) => c.name === rest[0] || c.aliases?.includes(rest[0]));
+    if (!command) throw invalid(rest[0], `no such command (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    const args = parseArgs(rest.slice(1), command.flags);
+    if (bool(args, 'help')) {
+      out(`${command.summary}\n\nusage: ${command.usage}\n\nOPTIONS:\n${flagHelp(command.flags)}\n`);
+      return 0;
+    }
+    const runtimeEndpoint = str(g, 'runtime-endpoint') ?? process.env.CONTAINER_RUNTIME_ENDPOINT ?? DEFAULT_ENDPOINT;
+    const imageEndpoint = str(g, 'image-endpoint') ?? process.env.IMAGE_SERVICE_ENDPOINT ?? runtimeEndpoint;
+    const connectMs = parseDuration(str(g, 'timeout') ?? '2s', '--timeout') || 2000;
+    const endpoint = command.name === 'version' ? runtimeEndpoint : imageEndpoint;
+    client = new CriClient(endpoint, connectMs, connectMs * 60);
+    await client.connect();
+    return await command.run({ client, args, stdout: out, stderr: err, stderrIsTty: process.stderr.isTTY === true });
+  } catch (e) {
+    const be = asBerthError(e);
+    const what = command && e instanceof RpcError && FAILING[command.name] ? `${FAILING[command.name]}: ` : '';
+    err(`berthctl: ${what}${be.message}\n`);
+    if (debug && e instanceof Error && e.stack) err(`${e.stack}\n`);
+    return exitCodeOf(be.kind);
+  } finally {
+    client?.close();
+  }
+}

@@ -1,0 +1,111 @@
+/** berthd's command line and life cycle: flags → config → image store → server → wait for a signal. */
+import * as fs from 'node:fs';
+import { asBerthError, exitCodeOf, invalid } from '../common/errors';
+import { Logger, type LogLevel } from '../common/log';
+import type { ImageStoreApi, ImageStoreOptions } from '../image/api';
+import { bool, flagHelp, parseArgs, str, type FlagSpec } from './args';
+import { DEFAULT_CONFIG_FILE, DEFAULT_ROOT, DEFAULT_STATE, loadConfig, type BerthdConfig } from './config';
+import { CriServer } from './server';
+import { VERSION } from './version';
+
+/** How berthd opens its image store (src/bin/berthd.ts passes the real one). */
+export type ImageStoreFactory = (options: ImageStoreOptions, log: Logger) => ImageStoreApi;
+
+const FLAGS: FlagSpec[] = [
+  { name: 'config', kind: 'string', arg: 'FILE', help: `config file (default ${DEFAULT_CONFIG_FILE}; missing there = all defaults)` },
+  { name: 'root', kind: 'string', arg: 'DIR', help: `persistent data: images, snapshots (default ${DEFAULT_ROOT})` },
+  { name: 'state', kind: 'string', arg: 'DIR', help: `per-boot state (default ${DEFAULT_STATE})` },
+  { name: 'listen', kind: 'string', arg: 'SOCKET', help: 'unix socket to serve on, unix:///path or /path (default <state>/berthd.sock)' },
+  { name: 'log-level', kind: 'string', arg: 'LEVEL', help: 'debug, info, warn or error (default info, or logLevel in the config)' },
+  { name: 'check-config', kind: 'bool', help: 'validate the configuration, print it as JSON and exit' },
+  { name: 'version', short: 'v', kind: 'bool', help: 'print the version and exit' },
+  { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
+];
+
+const USAGE = `berthd — Berth's CRI server (runtime.v1 RuntimeService + ImageService on a unix socket)
+
+usage: berthd [OPTIONS]
+
+OPTIONS:
+${flagHelp(FLAGS)}
+
+Logs are JSON lines on stderr. SIGTERM or SIGINT: stop accepting calls, let running ones finish
+(10 s), abort the rest, remove the socket, exit 0.
+`;
+
+/** Graceful-shutdown budget for calls in flight. */
+const GRACE_MS = 10_000;
+
+export async function berthdMain(argv: readonly string[], openStore: ImageStoreFactory): Promise<number> {
+  let config: BerthdConfig;
+  try {
+    const args = parseArgs(argv, FLAGS);
+    if (bool(args, 'help')) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (bool(args, 'version')) {
+      process.stdout.write(`berthd version ${VERSION}\n`);
+      return 0;
+    }
+    if (args.positional.length > 0) throw invalid(args.positional[0], 'unexpected argument (see --help)');
+    config = loadConfig(str(args, 'config'), { root: str(args, 'root'), state: str(args, 'state'), listen: str(args, 'listen'), logLevel: str(args, 'log-level') });
+    if (bool(args, 'check-config')) {
+      process.stdout.write(JSON.stringify(config, null, 2) + '\n');
+      return 0;
+    }
+  } catch (err) {
+    const e = asBerthError(err);
+    process.stderr.write(`berthd: ${e.message}\n`);
+    return exitCodeOf(e.kind);
+  }
+  return serve(config, openStore);
+}
+
+async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promise<number> {
+  const log = new Logger({ level: config.logLevel as LogLevel, fields: { component: 'berthd' } });
+  let store: ImageStoreApi | undefined;
+  let server: CriServer | undefined;
+  try {
+    // The root may hold layers that container processes read through overlay mounts: traversable, not listable.
+    fs.mkdirSync(config.root, { recursive: true, mode: 0o711 });
+    fs.mkdirSync(config.state, { recursive: true, mode: 0o700 });
+    store = openStore({ root: config.root, registries: config.registries, maxConcurrentDownloads: config.maxConcurrentDownloads }, log.child({ component: 'image' }));
+    server = new CriServer({ socket: config.listen, log, images: store, version: VERSION });
+    await server.start();
+  } catch (err) {
+    const e = asBerthError(err);
+    log.error('cannot start', { kind: e.kind, error: e.message });
+    process.stderr.write(`berthd: ${e.message}\n`);
+    store?.close();
+    return exitCodeOf(e.kind);
+  }
+  log.info('berthd started', { version: VERSION, pid: process.pid, root: config.root, state: config.state, socket: config.listen });
+
+  const running = server;
+  const openedStore = store;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn('second signal: exiting now', { signal });
+        process.exit(1);
+      }
+      stopping = true;
+      log.info('shutting down', { signal });
+      running.shutdown(GRACE_MS).then(
+        () => {
+          openedStore.close();
+          log.info('stopped');
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error('shutdown failed', { error: String(err) });
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

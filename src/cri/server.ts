@@ -1,0 +1,82 @@
+/**
+ * berthd's gRPC server: the CRI services (and berth.v1.PullProgress) on one unix socket. Issue 05 adds the
+ * sandbox and container methods to runtimeService; the server itself does not change.
+ */
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { BerthError } from '../common/errors';
+import type { Logger } from '../common/log';
+import type { ImageStoreApi } from '../image/api';
+import { imageService } from './image-service';
+import { criServices } from './proto/load';
+import { PullProgressHub, pullProgressService } from './pull-progress';
+import { runtimeService } from './runtime-service';
+import { claimSocket, type SocketClaim } from './socket';
+
+export interface CriServerOptions {
+  /** Absolute path of the unix socket. */
+  socket: string;
+  log: Logger;
+  images: ImageStoreApi;
+  version: string;
+}
+
+/** Messages up to this size are accepted (kubelet's own limit is 16 MiB). */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export class CriServer {
+  private readonly server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  private readonly shutdownController = new AbortController();
+  private readonly progress = new PullProgressHub();
+  private claim: SocketClaim | undefined;
+
+  constructor(private readonly options: CriServerOptions) {
+    const defs = criServices();
+    const { log, images, version } = options;
+    this.server.addService(defs.runtime, runtimeService(log, version));
+    this.server.addService(defs.image, imageService({ log, images, progress: this.progress, shutdown: this.shutdownController.signal }));
+    this.server.addService(defs.pullProgress, pullProgressService(log, this.progress));
+  }
+
+  /** Claims the socket (refusing if another berthd serves it), binds it root-only, and starts serving. */
+  async start(): Promise<void> {
+    const { socket, log } = this.options;
+    this.claim = await claimSocket(socket);
+    // The socket is created 0600 from the first instant (umask), not chmod-ed after a window.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+      });
+    } catch (err) {
+      this.claim.release();
+      this.claim = undefined;
+      throw new BerthError('Unavailable', `cannot listen on ${socket}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      process.umask(umask);
+    }
+    fs.chmodSync(socket, 0o600); // belt and braces: a umask cannot widen, but say it explicitly
+    log.info('serving', { socket });
+  }
+
+  /**
+   * Stops accepting calls, lets calls in flight finish for `graceMs`, then aborts what is left (pulls stop
+   * and clean up after themselves) and closes the socket.
+   */
+  async shutdown(graceMs = 10_000): Promise<void> {
+    const { log } = this.options;
+    const graceful = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    this.progress.endAll();
+    if ((await Promise.race([graceful, timer])) === 'timeout') {
+      log.warn('calls still running after the grace period; aborting them', { graceMs });
+      this.shutdownController.abort();
+      this.server.forceShutdown();
+    }
+    this.claim?.release();
+    this.claim = undefined;
+  }
+}
