@@ -515,7 +515,6 @@ static void run_exec(struct plan *p) {
 }
 
 int main(int argc, char **argv) {
-  (void)argc;
   /* Without fd 3 only a one-shot mode can run (device-bpf): plan on stdin, reply on stdout. */
   int oneshot = fcntl(3, F_GETFD) < 0;
   if (oneshot && isatty(0)) {
@@ -523,6 +522,14 @@ int main(int argc, char **argv) {
     return 2;
   }
   run_from_sealed_copy(argv);
+  /*
+   * `--prime-cgroup FILE`: the cgroup.procs file of the cgroup we were started in. Moving ourselves there (a
+   * no-op) takes the cgroup migration lock, whose first taker after a quiet spell waits for an RCU grace
+   * period (~7 ms on this kind of host). Taken now, that wait overlaps with berth-run writing the state and
+   * making the cgroup, and our joins into the container's cgroups find the lock ready. A wrong file only
+   * moves this process, which joins the container's cgroups next anyway; errors are ignored.
+   */
+  if (argc == 3 && strcmp(argv[1], "--prime-cgroup") == 0) (void)write_file(argv[2], "0");
   if (oneshot) {
     /* Read the plan from stdin as fd 3; errors until the mode is known must not vanish into stdin (a
      * socket nobody reads from): with its write side shut they fall back to stderr. */

@@ -63,6 +63,20 @@ function ownDir(h: Hierarchy, cgroup: string): string {
   return path.posix.join(h.mountPoint, rel);
 }
 
+/**
+ * cgroup.procs of this process's own cgroup in one hierarchy (the first v1 one, else cgroup2), as the layout
+ * recorded it; undefined when it lies outside what is mounted here.
+ */
+export function ownProcsFile(layout: CgroupLayout): string | undefined {
+  const h = layout.v1[0] ?? layout.unified;
+  if (!h) return undefined;
+  try {
+    return path.posix.join(ownDir(h, h.ownCgroup), 'cgroup.procs');
+  } catch {
+    return undefined;
+  }
+}
+
 function dirIn(h: Hierarchy, inner: InnerPath, parentOfOwn: boolean): string {
   if (inner.absolute) return path.posix.join(h.mountPoint, ...inner.segments);
   // On a pure v2 host runc starts from the parent of its own cgroup: its own cgroup has processes (at least

@@ -35,6 +35,15 @@ export interface Launcher {
   args: string[];
 }
 
+export interface HelperOptions {
+  stdio: [StdioOptions[number], StdioOptions[number], StdioOptions[number]];
+  /** Passed on as fds 3, 4, … of the container's process. */
+  extraFds?: number[];
+  launcher?: Launcher;
+  /** cgroup.procs of the cgroup berth-init starts in: see `--prime-cgroup` in berth-init.c. */
+  primeCgroup?: string;
+}
+
 /** A running berth-init with its sync socket. Lines come from the parent and from the container process. */
 export class Helper {
   readonly child: ChildProcess;
@@ -46,8 +55,9 @@ export class Helper {
   /** Resolves with the helper's exit status (128+N for a signal). */
   readonly exited: Promise<number>;
 
-  constructor(stdio: [StdioOptions[number], StdioOptions[number], StdioOptions[number]], extraFds: number[] = [], launcher?: Launcher) {
-    const [file, args] = launcher ? [launcher.file, [...launcher.args, initBinary()]] : [initBinary(), []];
+  constructor({ stdio, extraFds = [], launcher, primeCgroup }: HelperOptions) {
+    const own = primeCgroup ? ['--prime-cgroup', primeCgroup] : [];
+    const [file, args] = launcher ? [launcher.file, [...launcher.args, initBinary()]] : [initBinary(), own];
     this.child = spawn(file, args, { stdio: [...stdio, 'pipe', ...extraFds] as StdioOptions });
     this.sync = this.child.stdio[3] as Duplex;
     this.sync.on('data', (chunk: Buffer) => this.onData(chunk));

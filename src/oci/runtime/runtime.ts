@@ -12,7 +12,7 @@ import { Logger, silentLogger } from '../../common/log';
 import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
-import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
+import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, migrationPrimer, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
 import { Helper, helperError, type Launcher } from './helper';
 import { runHooks } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
@@ -207,7 +207,7 @@ export class Runtime {
     const cgroup = cgroupFromRecord(record);
     const cgroupJoin = cgroup.joinFiles();
     const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length, cgroupJoin });
-    const helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds, options.launcher);
+    const helper = new Helper({ stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], extraFds: options.preserveFds, launcher: options.launcher });
     try {
       if (!cgroupJoin) await cgroup.addProcess(helper.pid);
       helper.sendPlan(plan);
@@ -258,28 +258,43 @@ export class Runtime {
     const spec = parseConfigJson(text, configFile);
     const rootfs = resolveRootfs(spec, bundle);
     if (this.store.exists(id) || fs.existsSync(this.store.dir(id))) throw new BerthError('AlreadyExists', `container with id exists: ${id}`);
-    const cgroup = cgroupForSpec(spec, id, this.cgroupDriver);
-    // cgroupfs: berth-init joins by itself, as soon as it has the plan.
-    const cgroupJoin = cgroup.joinFiles();
-    const plan = buildInitPlan({
-      spec, bundle, startSocket: how.startNow ? undefined : this.store.startSocket(id), consoleSocket: options.consoleSocket,
-      noPivot: options.noPivot, foreground: how.foreground, preserveFds: options.preserveFds?.length, cgroup: cgroupMountSource(spec, cgroup), cgroupJoin,
+    // berth-init starts as early as possible, and everything up to its first report overlaps with the work
+    // below: its exec and re-exec from a sealed copy; with cgroupfs the migration lock it takes at once
+    // (`--prime-cgroup`: on cgroup v1 the first taker after a quiet spell waits for an RCU grace period) and
+    // its joins into the container's cgroups as soon as it has the plan; its clone while the limits are
+    // written (they are in place before "go", before anything runs in the container). It exits by itself if
+    // this process dies (end of file on its socket).
+    const cgroupfs = this.cgroupDriver === 'cgroupfs';
+    const helper = new Helper({
+      stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], extraFds: options.preserveFds, launcher: options.launcher,
+      primeCgroup: cgroupfs ? migrationPrimer() : undefined,
     });
+    let cgroup: Cgroup;
+    let cgroupJoin: string[] | undefined;
+    let plan: Buffer;
+    try {
+      cgroup = cgroupForSpec(spec, id, this.cgroupDriver);
+      // cgroupfs: berth-init joins by itself; systemd: the first addProcess() makes the unit.
+      cgroupJoin = cgroup.joinFiles();
+      plan = buildInitPlan({
+        spec, bundle, startSocket: how.startNow ? undefined : this.store.startSocket(id), consoleSocket: options.consoleSocket,
+        noPivot: options.noPivot, foreground: how.foreground, preserveFds: options.preserveFds?.length, cgroup: cgroupMountSource(spec, cgroup), cgroupJoin,
+      });
+      this.store.claim(id);
+    } catch (err) {
+      helper.close();
+      helper.child.kill('SIGKILL');
+      await helper.exited;
+      throw err;
+    }
 
-    this.store.claim(id);
     const me = readProcStat(process.pid);
     const record: ContainerRecord = {
       id, bundle, rootfs, pid: 0, creator: { pid: process.pid, startTime: me?.startTime }, created: new Date().toISOString(),
       ociVersion: spec.ociVersion, annotations: spec.annotations, cgroupPaths: { ...cgroup.paths }, cgroupDriver: this.cgroupDriver,
     };
-    let helper: Helper | undefined;
     try {
-      // berth-init's start overlaps with the work below: its exec and re-exec from a sealed copy with the
-      // writes, and (cgroupfs) its cgroup joins, which may wait for an RCU grace period on v1, and its clone
-      // with the limits, which are in place before "go", before anything runs in the container. It exits by
-      // itself if this process dies (end of file on its socket). The record precedes the cgroup, so that
-      // `delete --force` after a crash knows what to remove.
-      helper = new Helper(options.stdio ?? ['inherit', 'inherit', 'inherit'], options.preserveFds, options.launcher);
+      // The record precedes the cgroup, so that `delete --force` after a crash knows what to remove.
       this.store.writeSpec(id, spec);
       this.store.write(record);
       cgroup.create();
@@ -310,13 +325,13 @@ export class Runtime {
       this.store.write(record);
       return { helper, record, spec };
     } catch (err) {
-      helper?.close();
+      helper.close();
       if (record.pid) {
         try { process.kill(record.pid, 'SIGKILL'); } catch { /* already gone */ }
         await waitForExit(record.pid, record.pidStartTime, 5000);
       }
-      helper?.child.kill('SIGKILL');
-      if (helper) await helper.exited;
+      helper.child.kill('SIGKILL');
+      await helper.exited;
       try {
         await cgroup.remove();
       } catch (cleanupErr) {
