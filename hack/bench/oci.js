@@ -228,6 +228,7 @@ async function benchOci() {
   const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   const newId = (prefix) => `bench-${prefix}-${tag}-${++counter}`;
   let worker;
+  let libRuntime;
   let interrupted;
   const onSignal = (sig) => { interrupted = sig; };
   process.on('SIGINT', onSignal);
@@ -253,7 +254,8 @@ async function benchOci() {
       const hello = await worker.request({ op: 'hello' });
       if (maskForCrun && hello.controllers !== '') throw new Error(`could not mask ${UNIFIED_CONTROLLERS} for crun (it still reads "${hello.controllers}")`);
     }
-    const libRuntime = new Runtime({ root: roots.lib });
+    // As berth-shim and berthd use it: long-lived, with a berth-spawner so that Node itself never forks.
+    libRuntime = new Runtime({ root: roots.lib, spawner: true });
 
     /** Each case: one measured operation per round; `id` is fresh and already tracked for cleanup. */
     const cases = [];
@@ -386,6 +388,7 @@ async function benchOci() {
       }
     }
     if (worker) await worker.stop();
+    libRuntime?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

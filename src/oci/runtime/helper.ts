@@ -3,8 +3,10 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BerthError } from '../../common/errors';
+import { Spawner, type StartedProcess } from './spawner';
 
 let cachedBinary: string | undefined;
 
@@ -42,36 +44,52 @@ export interface HelperOptions {
   launcher?: Launcher;
   /** cgroup.procs of the cgroup berth-init starts in: see `--prime-cgroup` in berth-init.c. */
   primeCgroup?: string;
+  /** Start it through this spawner when it can hand the stdio over (see spawner.ts). */
+  spawner?: Spawner;
 }
 
 /** A running berth-init with its sync socket. Lines come from the parent and from the container process. */
 export class Helper {
-  readonly child: ChildProcess;
   private readonly sync: Duplex;
   private buffered = '';
   private readonly lines: string[] = [];
   private waiters: ((line: string | undefined) => void)[] = [];
   private ended = false;
+  readonly pid: number;
   /** Resolves with the helper's exit status (128+N for a signal). */
   readonly exited: Promise<number>;
 
-  constructor({ stdio, extraFds = [], launcher, primeCgroup }: HelperOptions) {
-    const own = primeCgroup ? ['--prime-cgroup', primeCgroup] : [];
-    const [file, args] = launcher ? [launcher.file, [...launcher.args, initBinary()]] : [initBinary(), own];
-    this.child = spawn(file, args, { stdio: [...stdio, 'pipe', ...extraFds] as StdioOptions });
-    this.sync = this.child.stdio[3] as Duplex;
+  private constructor(private readonly proc: StartedProcess) {
+    this.pid = proc.pid;
+    this.exited = proc.exited;
+    this.sync = proc.sync;
     this.sync.on('data', (chunk: Buffer) => this.onData(chunk));
     this.sync.on('end', () => this.onEnd());
     this.sync.on('close', () => this.onEnd());
     this.sync.on('error', () => this.onEnd());
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? signalNo(signal) : 0)));
-      this.child.on('error', () => resolve(1));
-    });
   }
 
-  get pid(): number {
-    return this.child.pid ?? 0;
+  /** Starts berth-init (or the launcher that runs it). */
+  static start({ stdio, extraFds = [], launcher, primeCgroup, spawner }: HelperOptions): Promise<Helper> {
+    const own = primeCgroup ? ['--prime-cgroup', primeCgroup] : [];
+    const [file, args] = launcher ? [launcher.file, [...launcher.args, initBinary()]] : [initBinary(), own];
+    const direct = (): Helper => new Helper(fromChild(spawn(file, args, { stdio: [...stdio, 'pipe', ...extraFds] as StdioOptions })));
+    if (spawner?.alive && Spawner.supports([...stdio, ...extraFds])) {
+      // A spawner that died under us (its requests never reached it, or a half-started child finds no one
+      // listening and exits) is not the container's fault: start directly instead.
+      return spawner.spawn(file, args, stdio, extraFds).then(
+        (p) => new Helper(p),
+        (err: unknown) => {
+          if (err instanceof BerthError && err.kind === 'Unavailable') return direct();
+          throw err;
+        },
+      );
+    }
+    return Promise.resolve(direct());
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.proc.kill(signal);
   }
 
   sendPlan(plan: Buffer): void {
@@ -133,6 +151,14 @@ export class Helper {
 /** berth-init prefixes errors about config fields with the field (`mounts[2]: …`): keep them InvalidArgument-free. */
 export function helperError(message: string): BerthError {
   return new BerthError('FailedPrecondition', message);
+}
+
+function fromChild(child: ChildProcess): StartedProcess {
+  const exited = new Promise<number>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? signalNo(signal) : 0)));
+    child.on('error', () => resolve(1));
+  });
+  return { pid: child.pid ?? 0, sync: child.stdio[3] as Socket, exited, kill: (signal) => child.kill(signal) };
 }
 
 function signalNo(signal: NodeJS.Signals): number {

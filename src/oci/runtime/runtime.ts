@@ -13,9 +13,10 @@ import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
 import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, migrationPrimer, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
-import { Helper, helperError, type Launcher } from './helper';
+import { Helper, helperError, initBinary, type Launcher } from './helper';
 import { runHooks } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
+import { Spawner } from './spawner';
 import { ContainerStore, validateId, type ContainerRecord } from './store';
 
 export type { Launcher };
@@ -27,6 +28,11 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** For new containers; existing ones keep the driver they were created with. */
   cgroupDriver?: CgroupDriver;
+  /**
+   * Start berth-init through a berth-spawner kept for this Runtime (see spawner.ts): for long-lived callers
+   * (berth-shim, berthd), whose own fork(2) would cost milliseconds per container. Call close() when done.
+   */
+  spawner?: boolean;
 }
 
 type Stdio = [StdioOptions[number], StdioOptions[number], StdioOptions[number]];
@@ -62,11 +68,33 @@ export class Runtime {
   readonly store: ContainerStore;
   private readonly log: Logger;
   private readonly cgroupDriver: CgroupDriver;
+  private readonly useSpawner: boolean;
+  private spawner?: Spawner;
 
   constructor(options: RuntimeOptions = {}) {
     this.store = new ContainerStore(path.resolve(options.root ?? DEFAULT_ROOT));
     this.log = options.logger ?? silentLogger;
     this.cgroupDriver = options.cgroupDriver ?? 'cgroupfs';
+    this.useSpawner = options.spawner ?? false;
+  }
+
+  /** Stops the spawner, if any; containers are not affected. */
+  close(): void {
+    this.spawner?.close();
+    this.spawner = undefined;
+  }
+
+  /** The spawner, started (again) on demand; undefined when not wanted or not possible. */
+  private liveSpawner(): Spawner | undefined {
+    if (!this.useSpawner) return undefined;
+    if (this.spawner?.alive) return this.spawner;
+    try {
+      this.spawner = Spawner.start(path.join(path.dirname(initBinary()), 'berth-spawner'), this.store.root);
+    } catch (err) {
+      this.log.warn('berth-spawner could not start; starting berth-init directly', { error: String(err) });
+      this.spawner = undefined;
+    }
+    return this.spawner;
   }
 
   /** create: everything up to the point where only the user's program is left to exec. */
@@ -207,7 +235,7 @@ export class Runtime {
     const cgroup = cgroupFromRecord(record);
     const cgroupJoin = cgroup.joinFiles();
     const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length, cgroupJoin });
-    const helper = new Helper({ stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], extraFds: options.preserveFds, launcher: options.launcher });
+    const helper = await Helper.start({ stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], extraFds: options.preserveFds, launcher: options.launcher, spawner: this.liveSpawner() });
     try {
       if (!cgroupJoin) await cgroup.addProcess(helper.pid);
       helper.sendPlan(plan);
@@ -216,7 +244,7 @@ export class Runtime {
       await helper.expect('started', 'exec');
       return { pid, exited: helper.exited };
     } catch (err) {
-      helper.child.kill('SIGKILL');
+      helper.kill('SIGKILL');
       throw err;
     }
   }
@@ -247,6 +275,12 @@ export class Runtime {
   /** Validates everything first, so that bad input leaves nothing behind, then builds the container. */
   private async setUp(id: string, options: CreateOptions, how: { foreground: boolean; startNow: boolean }): Promise<{ helper: Helper; record: ContainerRecord; spec: Spec }> {
     validateId(id);
+    // cgroupfs: berth-init joins the container's cgroups itself. On cgroup v1 the first move after a quiet
+    // spell waits for an RCU grace period (~7 ms); taking the migration lock now, with a harmless move (see
+    // spawner.c / `--prime-cgroup` in berth-init.c), overlaps that wait with everything until the joins.
+    const primer = this.cgroupDriver === 'cgroupfs' && !options.launcher ? migrationPrimer() : undefined;
+    const spawner = this.liveSpawner();
+    if (spawner && primer) spawner.prime(primer);
     const bundle = path.resolve(options.bundle);
     const configFile = path.join(bundle, 'config.json');
     let text: string;
@@ -259,16 +293,21 @@ export class Runtime {
     const rootfs = resolveRootfs(spec, bundle);
     if (this.store.exists(id) || fs.existsSync(this.store.dir(id))) throw new BerthError('AlreadyExists', `container with id exists: ${id}`);
     // berth-init starts as early as possible, and everything up to its first report overlaps with the work
-    // below: its exec and re-exec from a sealed copy; with cgroupfs the migration lock it takes at once
-    // (`--prime-cgroup`: on cgroup v1 the first taker after a quiet spell waits for an RCU grace period) and
-    // its joins into the container's cgroups as soon as it has the plan; its clone while the limits are
-    // written (they are in place before "go", before anything runs in the container). It exits by itself if
-    // this process dies (end of file on its socket).
-    const cgroupfs = this.cgroupDriver === 'cgroupfs';
-    const helper = new Helper({
+    // below: its exec and re-exec from a sealed copy; its joins into the container's cgroups as soon as it
+    // has the plan; its clone while the limits are written (they are in place before "go", before anything
+    // runs in the container). It exits by itself if this process dies (end of file on its socket).
+    const starting = Helper.start({
       stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], extraFds: options.preserveFds, launcher: options.launcher,
-      primeCgroup: cgroupfs ? migrationPrimer() : undefined,
+      primeCgroup: spawner ? undefined : primer, spawner,
     });
+    let helper: Helper | undefined;
+    const discardHelper = async (): Promise<void> => {
+      const h = helper ?? (await starting.catch(() => undefined));
+      if (!h) return;
+      h.close();
+      h.kill('SIGKILL');
+      await h.exited;
+    };
     let cgroup: Cgroup;
     let cgroupJoin: string[] | undefined;
     let plan: Buffer;
@@ -282,9 +321,7 @@ export class Runtime {
       });
       this.store.claim(id);
     } catch (err) {
-      helper.close();
-      helper.child.kill('SIGKILL');
-      await helper.exited;
+      await discardHelper();
       throw err;
     }
 
@@ -298,6 +335,7 @@ export class Runtime {
       this.store.writeSpec(id, spec);
       this.store.write(record);
       cgroup.create();
+      helper = await starting;
       if (cgroupJoin) helper.sendPlan(plan);
       cgroup.apply(cgroupResources(spec));
       if (!cgroupJoin) {
@@ -325,13 +363,12 @@ export class Runtime {
       this.store.write(record);
       return { helper, record, spec };
     } catch (err) {
-      helper.close();
+      helper?.close();
       if (record.pid) {
         try { process.kill(record.pid, 'SIGKILL'); } catch { /* already gone */ }
         await waitForExit(record.pid, record.pidStartTime, 5000);
       }
-      helper.child.kill('SIGKILL');
-      await helper.exited;
+      await discardHelper();
       try {
         await cgroup.remove();
       } catch (cleanupErr) {
