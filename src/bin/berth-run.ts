@@ -1,9 +1,10 @@
 import { main } from '../oci/cli/main';
+import { writeErr } from '../oci/cli/output';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`berth-run: ${String(err)}\n`);
+    writeErr(`berth-run: ${String(err)}\n`);
     process.exit(1);
   },
 );

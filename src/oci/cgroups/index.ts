@@ -194,7 +194,8 @@ class CgroupImpl implements Cgroup {
 
   apply(resources: Resources | undefined): void {
     if (!resources) return;
-    validateResources(resources, { mode: this.mode, hugePageSizes: hugePageSizes() });
+    // The sizes matter only to hugepage limits; listing them costs a directory read per container otherwise.
+    validateResources(resources, { mode: this.mode, hugePageSizes: resources.hugepageLimits?.length ? hugePageSizes() : [] });
     for (const d of this.dirs()) {
       if (!exists(d)) throw new BerthError('FailedPrecondition', `cgroup ${d} does not exist (create it before applying limits)`);
     }

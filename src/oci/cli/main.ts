@@ -9,6 +9,7 @@ import { del, create, kill, run, start, state } from './commands/lifecycle';
 import { events, features, list, ps, spec } from './commands/info';
 import { pause, resume, update } from './commands/control';
 import { VERSION } from './version';
+import { writeErr, writeOut } from './output';
 
 const commands: Command[] = [create, start, run, state, kill, del, exec, ps, list, pause, resume, update, events, features, spec];
 
@@ -45,12 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     if (format !== 'text' && format !== 'json') throw invalid('--log-format', `unknown format "${format}"`);
     log = new Logger({ format, level: flagBool(global, 'debug') ? 'debug' : 'warn', destination: flagString(global, 'log') ?? 2 });
     if (flagBool(global, 'version')) {
-      process.stdout.write(`berth-run version ${VERSION}\nspec: 1.3.0\n`);
+      writeOut(`berth-run version ${VERSION}\nspec: 1.3.0\n`);
       return 0;
     }
     const name = argv[i];
     if (flagBool(global, 'help') || name === undefined || name === 'help') {
-      process.stdout.write(usage);
+      writeOut(usage);
       return name === undefined && !flagBool(global, 'help') ? 1 : 0;
     }
     const rootless = flagString(global, 'rootless');
@@ -60,18 +61,18 @@ export async function main(argv: string[]): Promise<number> {
     const rest = argv.slice(i + 1);
     if (rest.includes('--help') || rest.includes('-h')) {
       if (!command.stopAtFirstPositional || rest.indexOf('--help') < firstPositional(rest)) {
-        process.stdout.write(helpText(command.usage, command.description, command.flags));
+        writeOut(helpText(command.usage, command.description, command.flags));
         return 0;
       }
     }
     const args = parseArgs(rest, command.flags, command.stopAtFirstPositional);
     const runtime = new Runtime({ root: flagString(global, 'root'), logger: log, cgroupDriver: flagBool(global, 'systemd-cgroup') ? 'systemd' : 'cgroupfs' });
-    return await command.run({ runtime, log, out: (t) => process.stdout.write(t) }, args);
+    return await command.run({ runtime, log, out: writeOut }, args);
   } catch (err) {
     const e = asBerthError(err);
     // Like runc: the plain message on stderr for people, a structured entry in --log for shims.
     if (flagStringSafe(argv.slice(0, i), 'log')) log.error(e.message, { kind: e.kind, ...(e.field ? { field: e.field } : {}) });
-    process.stderr.write(`${e.message}\n`);
+    writeErr(`${e.message}\n`);
     return exitCodeOf(e.kind);
   }
 }

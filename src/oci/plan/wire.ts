@@ -18,39 +18,57 @@ export const Option = {
 
 export type Field = bigint | number | string | Buffer;
 
-/** Builds the byte stream; numbers become u64, strings and buffers length-prefixed and NUL-terminated. */
+/**
+ * Builds the byte stream; numbers become u64, strings and buffers length-prefixed and NUL-terminated. It writes
+ * into one growing buffer: a plan has hundreds of fields, and a small Buffer per field made building it the
+ * largest single cost of a cold `berth-run run` (~9 ms of allocations in a fresh process).
+ */
 export class PlanWriter {
-  private readonly chunks: Buffer[] = [];
+  private buf = Buffer.allocUnsafe(16384);
+  /** The first 4 bytes are kept for the total length. */
+  private len = 4;
 
   add(tag: number, ...fields: Field[]): this {
-    const parts = fields.map(encodeField);
-    const body = Buffer.concat(parts);
-    const head = Buffer.alloc(8);
-    head.writeUInt32LE(tag, 0);
-    head.writeUInt32LE(body.length, 4);
-    this.chunks.push(head, body);
+    const head = this.len;
+    this.reserve(8);
+    this.buf.writeUInt32LE(tag, head);
+    this.len += 8;
+    for (const f of fields) this.field(f);
+    this.buf.writeUInt32LE(this.len - head - 8, head + 4);
     return this;
   }
 
   /** The whole message: u32 length, then the records. */
   finish(): Buffer {
-    const body = Buffer.concat(this.chunks);
-    const head = Buffer.alloc(4);
-    head.writeUInt32LE(body.length, 0);
-    return Buffer.concat([head, body]);
+    this.buf.writeUInt32LE(this.len - 4, 0);
+    return this.buf.subarray(0, this.len);
   }
-}
 
-function encodeField(f: Field): Buffer {
-  if (typeof f === 'number' || typeof f === 'bigint') {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(f)), 0);
-    return b;
+  private field(f: Field): void {
+    if (typeof f === 'number' || typeof f === 'bigint') {
+      this.reserve(8);
+      this.buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(f)), this.len);
+      this.len += 8;
+      return;
+    }
+    const size = typeof f === 'string' ? Buffer.byteLength(f, 'utf8') : f.length;
+    this.reserve(4 + size + 1);
+    this.buf.writeUInt32LE(size + 1, this.len);
+    const start = this.len + 4;
+    if (typeof f === 'string') {
+      this.buf.write(f, start, 'utf8');
+      if (this.buf.subarray(start, start + size).includes(0)) throw new Error('plan strings cannot contain NUL bytes');
+    } else {
+      f.copy(this.buf, start);
+    }
+    this.buf[start + size] = 0;
+    this.len = start + size + 1;
   }
-  const data = typeof f === 'string' ? Buffer.from(f, 'utf8') : f;
-  if (typeof f === 'string' && data.includes(0)) throw new Error('plan strings cannot contain NUL bytes');
-  const b = Buffer.alloc(4 + data.length + 1);
-  b.writeUInt32LE(data.length + 1, 0);
-  data.copy(b, 4);
-  return b;
+
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
 }

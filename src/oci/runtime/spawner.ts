@@ -5,7 +5,6 @@
  * starts reach us back over a unix socket in the runtime's root-only directory, which becomes their fd 3.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -70,7 +69,8 @@ export class Spawner {
    * not fit a unix socket address.
    */
   static start(binary: string, dir: string): Spawner | undefined {
-    const socketPath = path.join(dir, `.spawner-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
+    // Unique, not secret: the directory's permissions keep others out (node:crypto would cost the CLI ~3 ms to load).
+    const socketPath = path.join(dir, `.spawner-${process.pid}-${Math.random().toString(36).slice(2, 10)}.sock`);
     if (Buffer.byteLength(socketPath) >= 100) return undefined;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     return new Spawner(binary, socketPath);

@@ -7,6 +7,7 @@ import type { Process } from '../../spec/types';
 import { flagBool, flagList, flagString, type Parsed } from '../args';
 import { requireId, type Command } from '../command';
 import { forwardSignals } from './lifecycle';
+import { writeErr } from '../output';
 
 export const exec: Command = {
   name: 'exec',
@@ -43,7 +44,7 @@ export const exec: Command = {
       });
     } catch (err) {
       // runc exits 255 when the process could not be started, so callers can tell it from the process's own status.
-      process.stderr.write(`${(err as Error).message}\n`);
+      writeErr(`${(err as Error).message}\n`);
       return 255;
     }
     const { pid, exited } = started;
