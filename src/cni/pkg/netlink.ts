@@ -5,8 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { BerthError, type ErrorKind } from '../../common/errors';
+import { nativeBinary } from '../../common/native';
 import { CniCode, CniError } from './errors';
 
 /** "host" is the namespace the helper started in (the caller's). */
@@ -52,20 +52,9 @@ export function linkIn(facts: NetFacts, netns: NetnsRef, name: string): LinkFact
   return facts.links.filter((l) => l.netns === netns && l.name === name).pop();
 }
 
-let cachedBinary: string | undefined;
-
-/** build/bin/berth-netlink beside the bundled plugin, or found from the source tree; BERTH_NETLINK overrides. */
+/** build/bin/berth-netlink (BERTH_NETLINK overrides). */
 export function netlinkBinary(): string {
-  if (cachedBinary) return cachedBinary;
-  const candidates = [process.env.BERTH_NETLINK, path.join(__dirname, 'berth-netlink')];
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) {
-      candidates.push(path.join(dir, 'build', 'bin', 'berth-netlink'));
-      break;
-    }
-  }
-  for (const c of candidates) if (c && fs.existsSync(c)) return (cachedBinary = c);
-  throw new BerthError('FailedPrecondition', 'berth-netlink not found: run `npm run build` or set BERTH_NETLINK');
+  return nativeBinary('berth-netlink', 'BERTH_NETLINK');
 }
 
 function token(v: string | number, what: string): string {

@@ -1,29 +1,15 @@
 /** Starting berth-init and speaking its line protocol (see src/native/berth-init.c). */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BerthError } from '../../common/errors';
+import { nativeBinary } from '../../common/native';
 import { Spawner, type StartedProcess } from './spawner';
 
-let cachedBinary: string | undefined;
-
-/** build/bin/berth-init beside the bundled CLI, or found from the source tree; BERTH_INIT overrides. */
+/** build/bin/berth-init (BERTH_INIT overrides). */
 export function initBinary(): string {
-  if (cachedBinary) return cachedBinary;
-  const candidates = [process.env.BERTH_INIT, path.join(__dirname, 'berth-init')];
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) {
-      candidates.push(path.join(dir, 'build', 'bin', 'berth-init'));
-      break;
-    }
-  }
-  for (const c of candidates) {
-    if (c && fs.existsSync(c)) return (cachedBinary = c);
-  }
-  throw new BerthError('FailedPrecondition', 'berth-init not found: run `npm run build` or set BERTH_INIT');
+  return nativeBinary('berth-init', 'BERTH_INIT');
 }
 
 /**

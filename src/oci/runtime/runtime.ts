@@ -9,11 +9,12 @@ import type { StdioOptions } from 'node:child_process';
 import { writeFileAtomic } from '../../common/atomic';
 import { BerthError, invalid, notFound, precondition } from '../../common/errors';
 import { Logger, silentLogger } from '../../common/log';
+import { nativeBinary } from '../../common/native';
 import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
 import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, migrationPrimer, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
-import { Helper, helperError, initBinary, type Launcher } from './helper';
+import { Helper, helperError, type Launcher } from './helper';
 import { runHooks } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
 import { Spawner } from './spawner';
@@ -89,7 +90,7 @@ export class Runtime {
     if (!this.useSpawner) return undefined;
     if (this.spawner?.alive) return this.spawner;
     try {
-      this.spawner = Spawner.start(path.join(path.dirname(initBinary()), 'berth-spawner'), this.store.root);
+      this.spawner = Spawner.start(nativeBinary('berth-spawner', 'BERTH_SPAWNER'), this.store.root);
     } catch (err) {
       this.log.warn('berth-spawner could not start; starting berth-init directly', { error: String(err) });
       this.spawner = undefined;
