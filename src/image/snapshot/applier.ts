@@ -30,18 +30,48 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
+/** A layer written into its directory but not yet on disk for sure. */
+export interface AppliedLayer {
+  result: ApplyResult;
+  /** syncfs of the snapshot's filesystem, then the helper ends. Must settle before the snapshot is committed. */
+  sync(): Promise<void>;
+  /** Ends the helper without syncing (the snapshot is being thrown away). */
+  abort(): void;
+}
+
+/** Applies and syncs: the layer is durable when this returns. */
 export async function applyLayer(items: AsyncIterable<TarItem>, root: string, lowers: readonly LowerLayer[]): Promise<ApplyResult> {
+  const applied = await applyLayerUnsynced(items, root, lowers);
+  await applied.sync();
+  return applied.result;
+}
+
+/**
+ * Applies without waiting for the disk: the caller syncs (`sync()`) before committing, and meanwhile may build
+ * the next layer over this one, so that the flush of one layer overlaps the writing of the next.
+ */
+export async function applyLayerUnsynced(items: AsyncIterable<TarItem>, root: string, lowers: readonly LowerLayer[]): Promise<AppliedLayer> {
   const a = new Applier(root, lowers);
   try {
     for await (const { entry, body } of items) await a.apply(entry, body);
     a.finishDirectories();
-    await a.meta.syncfs();
-    await a.meta.close();
   } catch (err) {
     a.meta.kill();
     throw err;
   }
-  return { entries: a.entries, bytes: a.bytes, opaque: [...a.opaque] };
+  return {
+    result: { entries: a.entries, bytes: a.bytes, opaque: [...a.opaque] },
+    sync: async () => {
+      try {
+        await a.meta.syncfs();
+        await a.meta.close();
+      } catch (err) {
+        a.meta.kill();
+        throw err;
+      }
+    },
+    abort: () => a.meta.kill(),
+  };
 }
 
 class Applier {
