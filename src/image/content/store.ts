@@ -203,7 +203,7 @@ export class ContentStore {
       fs.renameSync(tmp, final);
       state.settle('done');
       this.ingesting.delete(digest);
-      syncDir(path.dirname(final));
+      await syncDirAsync(path.dirname(final));
       return { digest: digest as Digest, size };
     } catch (err) {
       // A write may still be running in the thread pool: closing its fd now could let the number be reused
@@ -271,6 +271,16 @@ class FileSink extends Writable {
 
   settled(): Promise<void> {
     return this.inflight.catch(() => undefined);
+  }
+}
+
+/** fsync of a directory in the thread pool: the main thread has layers to unpack meanwhile. */
+async function syncDirAsync(dir: string): Promise<void> {
+  const fd = await fs.promises.open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
   }
 }
 

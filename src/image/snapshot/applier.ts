@@ -26,6 +26,8 @@ export interface ApplyResult {
   opaque: string[];
 }
 
+const MAX_WRITES_IN_FLIGHT = 4;
+
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
@@ -170,15 +172,23 @@ class Applier {
   /** Regular file: created exclusively without following anything, then owner, mode, xattrs, times. */
   private async writeFile(full: string, e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
     const fd = fs.openSync(full, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    // Positional writes in the thread pool, a few in flight: the copy into the page cache runs beside the
+    // decompression and hashing on the main thread.
+    const writing: Array<Promise<void>> = [];
     try {
+      let pos = 0;
       for await (const chunk of body) {
-        let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off);
+        writing.push(writeAt(fd, chunk, pos));
+        pos += chunk.length;
         this.bytes += chunk.length;
+        if (writing.length >= MAX_WRITES_IN_FLIGHT) await writing.shift();
       }
+      await Promise.all(writing.splice(0));
       fs.fchownSync(fd, e.uid, e.gid);
       fs.fchmodSync(fd, e.mode);
     } finally {
+      // A write still running when the fd is closed could land in whatever file reuses the number.
+      await Promise.allSettled(writing);
       fs.closeSync(fd);
     }
     await this.xattrs(path.relative(this.root, full), e);
@@ -274,6 +284,13 @@ class Applier {
       const st = lstatOrUndefined(full);
       if (st?.isDirectory()) fs.lutimesSync(full, mtime, mtime);
     }
+  }
+}
+
+async function writeAt(fd: number, chunk: Buffer, pos: number): Promise<void> {
+  for (let off = 0; off < chunk.length; ) {
+    const n = await new Promise<number>((resolve, reject) => fs.write(fd, chunk, off, chunk.length - off, pos + off, (err, written) => (err ? reject(err) : resolve(written))));
+    off += n;
   }
 }
 

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readJsonFile, syncDir, writeFileAtomic } from '../../common/atomic';
+import { readJsonFile, syncDir } from '../../common/atomic';
 import { BerthError } from '../../common/errors';
 import type { Digest } from '../digest';
 import type { ApplyResult, AppliedLayer } from './applier';
@@ -164,11 +164,12 @@ export class Snapshotter {
         const res = applied.result;
         const id = this.nextId++;
         const rec: SnapshotRecord = { id, chainId, parent: parent?.chainId, diffId, opaque: res.opaque, entries: res.entries, bytes: res.bytes, createdAt: new Date().toISOString() };
-        writeFileAtomic(path.join(tmp, 'meta.json'), JSON.stringify(rec, null, 1) + '\n', 0o600);
+        // The fsyncs run in the thread pool: the main thread is unpacking the next layer meanwhile.
+        await writeDurable(path.join(tmp, 'meta.json'), JSON.stringify(rec, null, 1) + '\n');
         fs.renameSync(tmp, path.join(this.dir, String(id)));
         own.dir = this.fsDir(rec);
         this.byChain.set(chainId, rec);
-        syncDir(this.dir);
+        await syncDirAsync(this.dir);
         return rec;
       } catch (err) {
         applied.abort();
@@ -200,5 +201,25 @@ export class Snapshotter {
   /** Temp directories present (tests and health checks). */
   tempDirs(): string[] {
     return fs.readdirSync(this.dir).filter((n) => n.startsWith(TMP));
+  }
+}
+
+/** meta.json of a snapshot in its temp directory (renamed with it): written and fsynced off the main thread. */
+async function writeDurable(file: string, data: string): Promise<void> {
+  const fh = await fs.promises.open(file, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDirAsync(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
