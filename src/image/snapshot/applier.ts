@@ -178,7 +178,9 @@ class Applier {
     try {
       let pos = 0;
       for await (const chunk of body) {
-        writing.push(writeAt(fd, chunk, pos));
+        const w = writeAt(fd, chunk, pos);
+        w.catch(() => undefined); // a failure is seen when it is awaited, never as an unhandled rejection
+        writing.push(w);
         pos += chunk.length;
         this.bytes += chunk.length;
         if (writing.length >= MAX_WRITES_IN_FLIGHT) await writing.shift();
