@@ -1,7 +1,7 @@
 import { berthdMain } from '../cri/daemon';
-import { ImageStore } from '../image/store/image-store';
+import { openImageStore } from '../image/api';
 
-berthdMain(process.argv.slice(2), (options, logger) => ImageStore.open({ ...options, logger })).then(
+berthdMain(process.argv.slice(2), (options, logger) => openImageStore({ ...options, logger })).then(
   (code) => process.exit(code),
   (err) => {
     process.stderr.write(`berthd: ${String(err)}\n`);

@@ -3,8 +3,10 @@
  * and berthctl see. Everything behind it (registry client, content store, snapshots, records) is private to
  * src/image.
  */
+import type { Logger } from '../common/log';
 import type { Digest } from './digest';
 import type { RegistriesConfig, RegistryAuth } from './registry/config';
+import { ImageStore } from './store/image-store';
 
 /** One image as the CRI `Image` message describes it. */
 export interface ImageSummary {
@@ -88,4 +90,12 @@ export interface ImageStoreApi {
   /** Removes a container's writable layer (idempotent). */
   removeRootfs(key: string): Promise<void>;
   close(): void;
+}
+
+/**
+ * Opens (creating) the image store under `<root>/image` and removes what a crash left half-done: the one way
+ * in for berthd and other callers outside src/image.
+ */
+export function openImageStore(options: ImageStoreOptions & { logger?: Logger }): ImageStoreApi {
+  return ImageStore.open(options);
 }

@@ -28,6 +28,8 @@ export interface PullOptions {
   onProgress?: (p: PullProgress) => void;
   /** Called once the platform manifest is known, before any blob is fetched (lets unpacking follow downloads). */
   onManifest?: (manifest: ImageManifest) => void;
+  /** Called when a blob's ingest has begun (or found the blob stored): from then on the store can follow it. */
+  onStarted?: (digest: Digest) => void;
   signal?: AbortSignal;
 }
 
@@ -73,11 +75,13 @@ export async function pull(client: RegistryClient, store: ContentStore, referenc
     while (next < unique.length && failure === undefined) {
       const { desc, kind } = unique[next++];
       try {
-        await store.ingest(desc.digest, desc.size, () => repo.openBlob(desc, controller.signal), {
+        const ingesting = store.ingest(desc.digest, desc.size, () => repo.openBlob(desc, controller.signal), {
           what: `${kind} of ${ref.normalized}`,
           signal: controller.signal,
           onProgress: (bytes, size) => options.onProgress?.({ digest: desc.digest, kind, bytes, size, done: false }),
         });
+        options.onStarted?.(desc.digest);
+        await ingesting;
         options.onProgress?.({ digest: desc.digest, kind, bytes: desc.size, size: desc.size, done: true });
       } catch (err) {
         if (failure === undefined) failure = err;

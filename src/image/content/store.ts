@@ -13,6 +13,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { syncDir } from '../../common/atomic';
 import { BerthError, asBerthError } from '../../common/errors';
 import { parseDigest, VerifyingStream, type Digest } from '../digest';
+import { IngestState } from './ingest-state';
 
 export interface BlobInfo {
   digest: Digest;
@@ -30,6 +31,7 @@ export type BlobSource = () => Promise<Readable> | Readable;
 
 export class ContentStore {
   private readonly inflight = new Map<string, Promise<BlobInfo>>();
+  private readonly ingesting = new Map<string, IngestState>();
   readonly blobsDir: string;
   readonly ingestDir: string;
 
@@ -85,6 +87,17 @@ export class ContentStore {
     const p = this.blobPath(digest);
     if (!fs.existsSync(p)) throw new BerthError('NotFound', `blob ${digest} is not in the content store`);
     return fs.createReadStream(p);
+  }
+
+  /**
+   * A blob's bytes while it is being ingested (following the temp file as it grows), or from the store when it
+   * is already there. `followed` says the bytes come from a running ingest: they are verified by that ingest,
+   * whose result the caller must wait for before trusting anything made of them.
+   */
+  follow(digest: string): { chunks: AsyncIterable<Buffer>; followed: boolean } {
+    const st = this.ingesting.get(digest);
+    if (st) return { chunks: st.follow(), followed: true };
+    return { chunks: this.read(digest), followed: false };
   }
 
   readBuffer(digest: string): Buffer {
@@ -166,9 +179,13 @@ export class ContentStore {
     const final = this.blobPath(digest);
     let fd: number | undefined;
     let sink: FileSink | undefined;
+    let state: IngestState | undefined;
     try {
-      const input = await source();
+      // Opened before the first await: from the moment ingest() returns, follow() can read the temp file.
       fd = fs.openSync(tmp, 'wx', 0o600);
+      state = new IngestState(tmp, final, size);
+      this.ingesting.set(digest, state);
+      const input = await source();
       const verify = new VerifyingStream(digest, size, what);
       let seen = 0;
       const progress = new Transform({
@@ -178,13 +195,15 @@ export class ContentStore {
           cb(null, chunk);
         },
       });
-      sink = new FileSink(fd);
+      sink = new FileSink(fd, state);
       await pipeline(input, verify, progress, sink, { signal: options.signal });
       fs.closeSync(fd);
       fd = undefined;
       fs.mkdirSync(path.dirname(final), { recursive: true });
       fs.renameSync(tmp, final);
-      syncDir(path.dirname(final));
+      state.settle('done');
+      this.ingesting.delete(digest);
+      await syncDirAsync(path.dirname(final));
       return { digest: digest as Digest, size };
     } catch (err) {
       // A write may still be running in the thread pool: closing its fd now could let the number be reused
@@ -198,7 +217,10 @@ export class ContentStore {
         }
       }
       fs.rmSync(tmp, { force: true });
-      throw describeIngestError(err, digest, what, this.root);
+      const described = describeIngestError(err, digest, what, this.root);
+      state?.settle('failed', described);
+      if (state && this.ingesting.get(digest) === state) this.ingesting.delete(digest);
+      throw described;
     }
   }
 }
@@ -213,16 +235,31 @@ function describeIngestError(err: unknown, digest: string, what: string, root: s
   return asBerthError(err);
 }
 
-/** Writes to an fd it does not own, fsyncs at the end, and can tell when no write is in flight any more. */
+/**
+ * Writes to an fd it does not own, tells `state` how far it got (for followers), fsyncs at the end, and can tell
+ * when no write is in flight any more.
+ */
 class FileSink extends Writable {
   private inflight: Promise<void> = Promise.resolve();
 
-  constructor(private readonly fd: number) {
+  constructor(private readonly fd: number, private readonly state: IngestState) {
     super({ highWaterMark: 1 << 20 });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.inflight = writeAll(this.fd, chunk).then(() => cb(), (err: Error) => cb(err));
+    this.write1(chunk, cb);
+  }
+
+  private write1(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    this.inflight = writeAll(this.fd, chunk).then(() => {
+      this.state.wrote(chunk.length);
+      cb();
+    }, (err: Error) => cb(err));
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    // Chunks that queued up while a write was running go down in one write(2).
+    this.write1(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -234,6 +271,16 @@ class FileSink extends Writable {
 
   settled(): Promise<void> {
     return this.inflight.catch(() => undefined);
+  }
+}
+
+/** fsync of a directory in the thread pool: the main thread has layers to unpack meanwhile. */
+async function syncDirAsync(dir: string): Promise<void> {
+  const fd = await fs.promises.open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
   }
 }
 

@@ -26,22 +26,54 @@ export interface ApplyResult {
   opaque: string[];
 }
 
+const MAX_WRITES_IN_FLIGHT = 4;
+
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
+/** A layer written into its directory but not yet on disk for sure. */
+export interface AppliedLayer {
+  result: ApplyResult;
+  /** syncfs of the snapshot's filesystem, then the helper ends. Must settle before the snapshot is committed. */
+  sync(): Promise<void>;
+  /** Ends the helper without syncing (the snapshot is being thrown away). */
+  abort(): void;
+}
+
+/** Applies and syncs: the layer is durable when this returns. */
 export async function applyLayer(items: AsyncIterable<TarItem>, root: string, lowers: readonly LowerLayer[]): Promise<ApplyResult> {
+  const applied = await applyLayerUnsynced(items, root, lowers);
+  await applied.sync();
+  return applied.result;
+}
+
+/**
+ * Applies without waiting for the disk: the caller syncs (`sync()`) before committing, and meanwhile may build
+ * the next layer over this one, so that the flush of one layer overlaps the writing of the next.
+ */
+export async function applyLayerUnsynced(items: AsyncIterable<TarItem>, root: string, lowers: readonly LowerLayer[]): Promise<AppliedLayer> {
   const a = new Applier(root, lowers);
   try {
     for await (const { entry, body } of items) await a.apply(entry, body);
     a.finishDirectories();
-    await a.meta.syncfs();
-    await a.meta.close();
   } catch (err) {
     a.meta.kill();
     throw err;
   }
-  return { entries: a.entries, bytes: a.bytes, opaque: [...a.opaque] };
+  return {
+    result: { entries: a.entries, bytes: a.bytes, opaque: [...a.opaque] },
+    sync: async () => {
+      try {
+        await a.meta.syncfs();
+        await a.meta.close();
+      } catch (err) {
+        a.meta.kill();
+        throw err;
+      }
+    },
+    abort: () => a.meta.kill(),
+  };
 }
 
 class Applier {
@@ -140,15 +172,25 @@ class Applier {
   /** Regular file: created exclusively without following anything, then owner, mode, xattrs, times. */
   private async writeFile(full: string, e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
     const fd = fs.openSync(full, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    // Positional writes in the thread pool, a few in flight: the copy into the page cache runs beside the
+    // decompression and hashing on the main thread.
+    const writing: Array<Promise<void>> = [];
     try {
+      let pos = 0;
       for await (const chunk of body) {
-        let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off);
+        const w = writeAt(fd, chunk, pos);
+        w.catch(() => undefined); // a failure is seen when it is awaited, never as an unhandled rejection
+        writing.push(w);
+        pos += chunk.length;
         this.bytes += chunk.length;
+        if (writing.length >= MAX_WRITES_IN_FLIGHT) await writing.shift();
       }
+      await Promise.all(writing.splice(0));
       fs.fchownSync(fd, e.uid, e.gid);
       fs.fchmodSync(fd, e.mode);
     } finally {
+      // A write still running when the fd is closed could land in whatever file reuses the number.
+      await Promise.allSettled(writing);
       fs.closeSync(fd);
     }
     await this.xattrs(path.relative(this.root, full), e);
@@ -244,6 +286,13 @@ class Applier {
       const st = lstatOrUndefined(full);
       if (st?.isDirectory()) fs.lutimesSync(full, mtime, mtime);
     }
+  }
+}
+
+async function writeAt(fd: number, chunk: Buffer, pos: number): Promise<void> {
+  for (let off = 0; off < chunk.length; ) {
+    const n = await new Promise<number>((resolve, reject) => fs.write(fd, chunk, off, chunk.length - off, pos + off, (err, written) => (err ? reject(err) : resolve(written))));
+    off += n;
   }
 }
 
