@@ -4,24 +4,12 @@
  * request; requests are answered in order, one line each.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { BerthError } from '../../common/errors';
+import { nativeBinary } from '../../common/native';
 
-let cached: string | undefined;
-
-/** build/bin/berth-layer-meta beside a bundled binary or in the source tree; BERTH_LAYER_META overrides. */
+/** build/bin/berth-layer-meta (BERTH_LAYER_META overrides). */
 export function layerMetaBinary(): string {
-  if (cached) return cached;
-  const candidates = [process.env.BERTH_LAYER_META, path.join(__dirname, 'berth-layer-meta')];
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) {
-      candidates.push(path.join(dir, 'build', 'bin', 'berth-layer-meta'));
-      break;
-    }
-  }
-  for (const c of candidates) if (c && fs.existsSync(c)) return (cached = c);
-  throw new BerthError('FailedPrecondition', 'berth-layer-meta not found: run `npm run build` or set BERTH_LAYER_META');
+  return nativeBinary('berth-layer-meta', 'BERTH_LAYER_META');
 }
 
 export class LayerMeta {
