@@ -353,7 +353,8 @@ export class TaskManager {
       proc.setExit(exit);
       const record = proc.execId ? task.execs.get(proc.execId)?.record : task.record;
       if (!record || record.exitReported || quiet) return;
-      if (exit.oomKilled) this.events.emit('oom', { id: proc.id, execId: proc.execId, pid: exit.pid });
+      // OOM kills the watch did not see (we were down): at least the process's own.
+      if (!proc.execId) this.reportOom(task, Math.max(rec?.oomKills ?? 0, exit.oomKilled ? 1 : 0));
       this.events.emit(proc.execId ? 'exec_exited' : 'exit', { id: proc.id, execId: proc.execId, pid: exit.pid, exitCode: exit.exitCode, oomKilled: exit.oomKilled, timestamp: exit.exitedAt });
       record.exitReported = true;
       try {
@@ -367,11 +368,27 @@ export class TaskManager {
       onExit();
       return;
     }
-    const watch = await watchMonitor(proc.dir);
+    // The container's memory cgroup is the execs' too: its init's monitor speaks for all of them.
+    const watch = await watchMonitor(proc.dir, (kills) => { if (!proc.execId && !quiet) this.reportOom(task, kills); });
     proc.stopWatching = watch.close;
     let closed = false;
     proc.stopWatching = () => { closed = true; watch.close(); };
     void watch.done.then(() => { if (!closed) onExit(); });
+  }
+
+  /**
+   * An "oom" event when the container's memory cgroup has had OOM kills (counted since its start) not yet
+   * announced; the count is kept in task.json so that a restarted shim announces only new ones.
+   */
+  private reportOom(task: Task, kills: number): void {
+    if (kills <= (task.record.oomReported ?? 0)) return;
+    task.record.oomReported = kills;
+    try {
+      this.store.write(task.record);
+    } catch {
+      // Deleted meanwhile.
+    }
+    this.events.emit('oom', { id: task.record.id, pid: task.record.pid });
   }
 
   private driverFor(runtime: string): OciDriver {
