@@ -59,6 +59,8 @@
 /* v1 signals OOM before the kernel has chosen and killed a victim: the kill counter is read again for this long. */
 #define OOM_SETTLE_MS 2000
 #define OOM_RECHECK_MS 20
+/* --wait-attach: an attach client that takes no output for this long is disconnected. */
+#define ATTACH_STALL_S 30
 
 static const char USAGE[] =
     "usage: berth-monitor --dir DIR [--log FILE] [--tty] [--stdin] (--init BERTH_INIT | -- COMMAND [ARG...])\n"
@@ -103,6 +105,7 @@ static struct {
   long long oom_settle_until;
   long long oom_last_ms;   /* monotonic ms when we last saw the counter go up */
   long long hold_until;    /* --wait-attach: monotonic ms until which output is held; 0 when not holding */
+  int attach_backpressure; /* --wait-attach: the attach client is the output's consumer, it sets the pace */
   int exit_held, held_status;
   long long exit_ms;       /* monotonic ms of the process's exit */
   pid_t stray_pid;         /* a child reaped before we knew which one was the process */
@@ -143,12 +146,18 @@ static void reply(struct client *c, const char *text) {
   if (write_full(c->fd, text, strlen(text)) != 0) close_client(c);
 }
 
-/* Output to attached clients. A client that cannot keep up is disconnected rather than slowing the process. */
+/* Output to attached clients. A client that cannot keep up is disconnected rather than slowing the process,
+ * except with --wait-attach, where the client is the one the output is for: its socket blocks (up to
+ * ATTACH_STALL_S), and so the process waits for it. */
 static void broadcast(int stream, const char *data, size_t len) {
   unsigned char head[5] = { (unsigned char)stream, (unsigned char)(len >> 24), (unsigned char)(len >> 16), (unsigned char)(len >> 8), (unsigned char)len };
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &m.clients[i];
     if (c->fd < 0 || c->mode != C_ATTACH) continue;
+    if (m.attach_backpressure) {
+      if (write_full(c->fd, head, 5) != 0 || write_full(c->fd, data, len) != 0) close_client(c);
+      continue;
+    }
     struct iovec iov[2] = { { head, 5 }, { (void *)data, len } };
     ssize_t n = writev(c->fd, iov, 2);
     if (n != (ssize_t)(len + 5)) close_client(c);
@@ -216,6 +225,11 @@ static void run_command(struct client *c, char *line) {
     c->stdin_in = strstr(line, " stdin") != NULL;
     c->stdin_once = strstr(line, " once") != NULL;
     if (c->stdin_in && m.stdin_fd < 0) c->stdin_in = 0;
+    if (m.attach_backpressure) {
+      struct timeval tv = { .tv_sec = ATTACH_STALL_S };
+      fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+      setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     release_hold();
     return;
   }
@@ -526,6 +540,7 @@ static void parse_args(int argc, char **argv) {
         _exit(2);
       }
       m.hold_until = now_ms() + secs * 1000;
+      m.attach_backpressure = 1;
     }
     else if (strcmp(a, "--") == 0 && i + 1 < argc) {
       m.argv = argv + i + 1;

@@ -86,6 +86,37 @@ describe.each(RUNTIMES)('exec and attach with %s', (_name, runtime) => {
     await shim.client.delete({ id, execId: 'tty1' });
   });
 
+  test('Exec for attach: output written (and exit) before the Attach all reach it, also beyond the pipe buffer', async () => {
+    // 300,000 bytes: more than a pipe holds, so the process blocks until the attach drains it.
+    const script = 'echo early; echo early-err >&2; head -c 300000 /dev/zero | tr "\\0" x; echo; exit 5';
+    await shim.client.exec({ id, execId: 'early1', process: { args: ['sh', '-c', script] }, attach: true });
+    await new Promise((r) => setTimeout(r, 700)); // the process has written all it can meanwhile
+    const r = await attachAndCollect(shim.client, { id, execId: 'early1' }, []);
+    expect(r.err).toBe('early-err\n');
+    expect(r.out.length).toBe('early\n'.length + 300000 + 1);
+    expect(r.out).toBe(`early\n${'x'.repeat(300000)}\n`);
+    expect(r.exitCode).toBe(5);
+    expect((await shim.client.wait({ id, execId: 'early1' })).exitCode).toBe(5);
+    await shim.client.delete({ id, execId: 'early1' });
+
+    // With a terminal too: the exit happened long before the attach, the output is still there.
+    await shim.client.exec({ id, execId: 'early2', process: { args: ['sh', '-c', 'echo tty-early; exit 6'], terminal: true }, attach: true });
+    await new Promise((r) => setTimeout(r, 700));
+    const t = await attachAndCollect(shim.client, { id, execId: 'early2' }, []);
+    expect(t.out).toContain('tty-early');
+    expect(t.exitCode).toBe(6);
+    await shim.client.delete({ id, execId: 'early2' });
+  });
+
+  test('Exec for attach that nobody attaches to: after attach_timeout_ms the exit is reported anyway', async () => {
+    const t0 = Date.now();
+    await shim.client.exec({ id, execId: 'noattach', process: { args: ['sh', '-c', 'echo unread; exit 3'] }, attach: true, attachTimeoutMs: 1000 });
+    expect((await shim.client.wait({ id, execId: 'noattach' })).exitCode).toBe(3);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // it did wait for an attach
+    await shim.client.delete({ id, execId: 'noattach' });
+    await expect(shim.client.exec({ id, execId: 'x', process: { args: ['true'] }, attach: true, attachTimeoutMs: 5 })).rejects.toMatchObject({ kind: 'InvalidArgument', message: expect.stringContaining('attach_timeout_ms') });
+  });
+
   test('attach to a container with a terminal, ResizePty', async () => {
     const cid = taskId('tty');
     await shim.client.create({ id: cid, bundle: shBundle('read x; stty size; echo got $x; exit 0', (s) => { s.process!.terminal = true; }), runtime, terminal: true, stdin: true });
