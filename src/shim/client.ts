@@ -204,6 +204,7 @@ export class ShimClient {
   }
 
   private async unary<Req, Res>(name: string, req: Req, retry = true): Promise<Res> {
+    const generation = this.generation;
     try {
       return await new Promise<Res>((resolve, reject) => {
         const fn = (this.client as unknown as Record<string, (r: Req, cb: (e: grpc.ServiceError | null, res: Res) => void) => void>)[name];
@@ -213,6 +214,11 @@ export class ShimClient {
       const e = err as grpc.ServiceError;
       if (retry && e.code === grpc.status.UNAVAILABLE) {
         await this.ensureShim();
+        // A fresh channel: the old one may be backing off from the dead shim's socket.
+        if (this.generation === generation) {
+          this.client.close();
+          this.client = this.makeClient();
+        }
         return this.unary(name, req, false);
       }
       throw fromGrpcError(e);
