@@ -1,4 +1,4 @@
-/* The exit record and the OOM-kill counter it takes its oomKilled flag from. */
+/* The exit record, the OOM-kill counter it takes its oomKilled flag from, and the live OOM notification. */
 #define _GNU_SOURCE
 #include "monitor.h"
 
@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 int exit_write(const char *dir, const struct exit_record *r) {
@@ -16,8 +18,8 @@ int exit_write(const char *dir, const struct exit_record *r) {
   if (r->started.tv_sec) format_time(&r->started, started, sizeof started);
   format_time(&r->finished, finished, sizeof finished);
   int len = snprintf(body, sizeof body,
-                     "{\"pid\":%d,\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s,\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n",
-                     r->pid, r->exit_code, r->signal, r->oom_killed ? "true" : "false", started, finished);
+                     "{\"pid\":%d,\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s,\"oomKills\":%lld,\"startedAt\":\"%s\",\"finishedAt\":\"%s\"}\n",
+                     r->pid, r->exit_code, r->signal, r->oom_killed ? "true" : "false", r->oom_kills, started, finished);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
   if (write_full(fd, body, (size_t)len) != 0 || fsync(fd) != 0) {
@@ -107,6 +109,48 @@ long long oom_count(const char *file) {
   for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
     if (strncmp(line, "oom_kill ", 9) == 0) return atoll(line + 9);
   return -1;
+}
+
+/*
+ * A descriptor that becomes readable when the memory cgroup behind `file` (from oom_locate) meets OOM:
+ * v1: an eventfd registered through cgroup.event_control for memory.oom_control (the kernel signals it when
+ * the group is under OOM, before the victim is chosen, and once more when the group is removed);
+ * v2: inotify on memory.events, which the kernel marks modified whenever one of its counters moves.
+ * Either way it only says "look again": the oom_kill counter decides whether a process was killed.
+ */
+int oom_watch_open(const char *file) {
+  size_t len = strlen(file);
+  static const char v1[] = "/memory.oom_control";
+  if (len > sizeof v1 - 1 && strcmp(file + len - (sizeof v1 - 1), v1) == 0) {
+    char control[4096], line[64];
+    snprintf(control, sizeof control, "%.*s/cgroup.event_control", (int)(len - (sizeof v1 - 1)), file);
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int ofd = open(file, O_RDONLY | O_CLOEXEC);
+    int cfd = open(control, O_WRONLY | O_CLOEXEC);
+    int ok = efd >= 0 && ofd >= 0 && cfd >= 0;
+    if (ok) {
+      int n = snprintf(line, sizeof line, "%d %d", efd, ofd);
+      ok = write(cfd, line, (size_t)n) == n;
+    }
+    /* The registration holds its own references: only the eventfd stays with us. */
+    if (ofd >= 0) close(ofd);
+    if (cfd >= 0) close(cfd);
+    if (!ok && efd >= 0) close(efd);
+    return ok ? efd : -1;
+  }
+  int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (ifd < 0) return -1;
+  if (inotify_add_watch(ifd, file, IN_MODIFY) < 0) {
+    close(ifd);
+    return -1;
+  }
+  return ifd;
+}
+
+/* Empties the watch descriptor (an eventfd counter or queued inotify events). */
+void oom_watch_drain(int fd) {
+  char buf[4096];
+  while (read(fd, buf, sizeof buf) > 0) {}
 }
 
 /* --- leaving the container's cgroup (library mode: berth-run moved us in, as the berth-init it expects) --- */

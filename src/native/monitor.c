@@ -10,11 +10,20 @@
  *                 stdio, then move ourselves back into our parent's cgroups.
  *   -- CMD ARGS   any runc-compatible CLI (`runc create ...`, `runc exec -d ...`) run with our pipes as stdio;
  *                 an optional fd 3 gets one line: "pid N" (the process exists) or "error ...".
+ * With --wait-attach SECONDS (an exec whose client will attach), the process's output is not read until the
+ * first attach client arrives or the time is up: it waits in the pipe (the process blocks when the pipe is
+ * full), so the client gets everything; an exit meanwhile is held back too, so its output reaches the client.
+ *
+ * Live OOM: the process's memory cgroup is watched (v1: eventfd on memory.oom_control; v2: inotify on
+ * memory.events); when its oom_kill counter goes up, watch clients are told, while the process may live on.
+ *
  * When the launcher has exited successfully, our one remaining child is the process to watch: its init
  * became our child when the launcher (berth-init's parent half, or runc) exited.
  *
  * Control socket <dir>/monitor.sock (root only), one text command per connection:
- *   watch                 "ok", later "exit <code>" when the process has exited and the record is written
+ *   watch                 "ok", then "oom <n>" whenever the process's memory cgroup has had n OOM kills since
+ *                         the start (at once if n > 0 already), and "exit <code>" when the process has exited
+ *                         and the record is written
  *   state                 "pid <pid> started <0|1>"
  *   started               stamp the start time kept in the exit record
  *   reopen                reopen the log file (after rotation); "ok" or "error <reason>"
@@ -47,6 +56,11 @@
 #define STDIN_CHUNK 4096
 /* An unfinished line waits this long for its end before it is written as a P record. */
 #define PARTIAL_FLUSH_MS 1000
+/* v1 signals OOM before the kernel has chosen and killed a victim: the kill counter is read again for this long. */
+#define OOM_SETTLE_MS 2000
+#define OOM_RECHECK_MS 20
+/* --wait-attach: an attach client that takes no output for this long is disconnected. */
+#define ATTACH_STALL_S 30
 
 static const char USAGE[] =
     "usage: berth-monitor --dir DIR [--log FILE] [--tty] [--stdin] (--init BERTH_INIT | -- COMMAND [ARG...])\n"
@@ -56,6 +70,7 @@ static const char USAGE[] =
     "  --log FILE    CRI log file (\"<time> <stream> <F|P> <text>\" lines)\n"
     "  --tty         the process has a terminal: its pty master arrives on DIR/console.sock\n"
     "  --stdin       keep a stdin pipe open (otherwise stdin is /dev/null)\n"
+    "  --wait-attach SECONDS  hold the output (and the exit) until the first attach client, at most SECONDS\n"
     "  --init PATH   started by the berth-run library in place of berth-init (sync socket on fd 3)\n"
     "  -- COMMAND    run a runc-compatible launcher (create / exec --detach) with our stdio\n";
 
@@ -85,6 +100,14 @@ static struct {
   struct exit_record rec;
   char oom_file[4096];
   long long oom_before;
+  int oom_fd;              /* readable when the memory cgroup may have met OOM; -1 if not watched */
+  long long oom_reported;  /* OOM kills since the start told to watch clients */
+  long long oom_settle_until;
+  long long oom_last_ms;   /* monotonic ms when we last saw the counter go up */
+  long long hold_until;    /* --wait-attach: monotonic ms until which output is held; 0 when not holding */
+  int attach_backpressure; /* --wait-attach: the attach client is the output's consumer, it sets the pace */
+  int exit_held, held_status;
+  long long exit_ms;       /* monotonic ms of the process's exit */
   pid_t stray_pid;         /* a child reaped before we knew which one was the process */
   int stray_status;
   char sock_path[4096], console_path[4096];
@@ -123,12 +146,18 @@ static void reply(struct client *c, const char *text) {
   if (write_full(c->fd, text, strlen(text)) != 0) close_client(c);
 }
 
-/* Output to attached clients. A client that cannot keep up is disconnected rather than slowing the process. */
+/* Output to attached clients. A client that cannot keep up is disconnected rather than slowing the process,
+ * except with --wait-attach, where the client is the one the output is for: its socket blocks (up to
+ * ATTACH_STALL_S), and so the process waits for it. */
 static void broadcast(int stream, const char *data, size_t len) {
   unsigned char head[5] = { (unsigned char)stream, (unsigned char)(len >> 24), (unsigned char)(len >> 16), (unsigned char)(len >> 8), (unsigned char)len };
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &m.clients[i];
     if (c->fd < 0 || c->mode != C_ATTACH) continue;
+    if (m.attach_backpressure) {
+      if (write_full(c->fd, head, 5) != 0 || write_full(c->fd, data, len) != 0) close_client(c);
+      continue;
+    }
     struct iovec iov[2] = { { head, 5 }, { (void *)data, len } };
     ssize_t n = writev(c->fd, iov, 2);
     if (n != (ssize_t)(len + 5)) close_client(c);
@@ -145,10 +174,50 @@ static void close_stdin(void) {
   m.stdin_fd = -1;
 }
 
+__attribute__((noreturn)) static void finish(int status);
+
+/* The end of --wait-attach: output flows from now on; an exit that happened meanwhile is finished. */
+static void release_hold(void) {
+  if (!m.hold_until) return;
+  m.hold_until = 0;
+  if (m.exit_held) finish(m.held_status);
+}
+
+static void child_exited(int status) {
+  /* The true time of the exit, also when --wait-attach makes us finish later. */
+  clock_gettime(CLOCK_REALTIME, &m.rec.finished);
+  m.exit_ms = now_ms();
+  if (m.hold_until) {
+    m.exit_held = 1;
+    m.held_status = status;
+    return;
+  }
+  finish(status);
+}
+
+static void tell_watchers(const char *line) {
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (m.clients[i].fd >= 0 && m.clients[i].mode == C_WATCH) reply(&m.clients[i], line);
+}
+
+/* Tells watch clients when the cgroup's oom_kill counter has gone up since we last looked. */
+static void oom_check(void) {
+  long long n = oom_count(m.oom_file);
+  if (n < 0 || n - m.oom_before <= m.oom_reported) return;
+  m.oom_reported = n - m.oom_before;
+  m.oom_last_ms = now_ms();
+  char line[64];
+  snprintf(line, sizeof line, "oom %lld\n", m.oom_reported);
+  tell_watchers(line);
+}
+
 static void run_command(struct client *c, char *line) {
   if (strcmp(line, "watch") == 0) {
     c->mode = C_WATCH;
-    reply(c, "ok\n");
+    char out[80];
+    if (m.oom_reported > 0) snprintf(out, sizeof out, "ok\noom %lld\n", m.oom_reported);
+    else snprintf(out, sizeof out, "ok\n");
+    reply(c, out);
     return;
   }
   if (strncmp(line, "attach", 6) == 0 && (line[6] == 0 || line[6] == ' ')) {
@@ -156,6 +225,12 @@ static void run_command(struct client *c, char *line) {
     c->stdin_in = strstr(line, " stdin") != NULL;
     c->stdin_once = strstr(line, " once") != NULL;
     if (c->stdin_in && m.stdin_fd < 0) c->stdin_in = 0;
+    if (m.attach_backpressure) {
+      struct timeval tv = { .tv_sec = ATTACH_STALL_S };
+      fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+      setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    release_hold();
     return;
   }
   char out[128];
@@ -327,18 +402,20 @@ static int exit_code_of(int status, int *sig) {
   return 255;
 }
 
-__attribute__((noreturn)) static void finish(int status) {
+static void finish(int status) {
   /* What the process wrote before it exited is still in the pipe: take it, without waiting for writers
    * (a background process may hold the pipe open forever). */
   struct log_stream *streams[2] = { &m.out, &m.err };
   for (int i = 0; i < 2; i++)
     while (pump(streams[i]) > 0) {}
+  oom_check(); /* an OOM kill of the process itself is told as "oom" before its "exit" */
   log_flush(&m.out);
   log_flush(&m.err);
   m.rec.exit_code = exit_code_of(status, &m.rec.signal);
-  clock_gettime(CLOCK_REALTIME, &m.rec.finished);
-  long long after = oom_count(m.oom_file);
-  m.rec.oom_killed = after > 0 && after > m.oom_before;
+  /* The counter is the group's: a child killed earlier must not make a later SIGKILL of the process look like
+   * OOM. Ours counts when the group's counter rose just before we saw the SIGKILL exit. */
+  m.rec.oom_killed = m.rec.signal == SIGKILL && m.oom_last_ms && m.exit_ms - m.oom_last_ms <= OOM_SETTLE_MS;
+  m.rec.oom_kills = m.oom_reported;
   if (exit_write(m.dir, &m.rec) != 0) warnx("write exit record in %s failed", m.dir);
   /* Gone from the directory before anyone is told: a client that reconnects finds the record instead. */
   unlink(m.sock_path);
@@ -377,13 +454,16 @@ static void find_child(void) {
     fail("the launcher exited without leaving a process");
   }
   m.rec.pid = m.child;
-  if (oom_locate(m.child, m.oom_file, sizeof m.oom_file) == 0) m.oom_before = oom_count(m.oom_file);
+  if (oom_locate(m.child, m.oom_file, sizeof m.oom_file) == 0) {
+    m.oom_before = oom_count(m.oom_file);
+    m.oom_fd = oom_watch_open(m.oom_file);
+  }
   if (m.report_fd >= 0) {
     dprintf(m.report_fd, "pid %d\n", (int)m.child);
     close(m.report_fd);
     m.report_fd = -1;
   }
-  if (m.child == m.stray_pid) finish(m.stray_status);
+  if (m.child == m.stray_pid) child_exited(m.stray_status);
 }
 
 static void reap(void) {
@@ -402,7 +482,7 @@ static void reap(void) {
       }
       find_child();
     } else if (m.child > 0 && p == m.child) {
-      finish(status);
+      child_exited(status);
     } else if (m.child <= 0) {
       m.stray_pid = p;
       m.stray_status = status;
@@ -452,6 +532,16 @@ static void parse_args(int argc, char **argv) {
     else if (strcmp(a, "--tty") == 0) m.tty = 1;
     else if (strcmp(a, "--stdin") == 0) m.want_stdin = 1;
     else if (strcmp(a, "--init") == 0 && i + 1 < argc) m.init = argv[++i];
+    else if (strcmp(a, "--wait-attach") == 0 && i + 1 < argc) {
+      char *end;
+      long secs = strtol(argv[++i], &end, 10);
+      if (*end || secs <= 0 || secs > 86400) {
+        dprintf(2, "berth-monitor: --wait-attach: want seconds between 1 and 86400, got \"%s\"\n", argv[i]);
+        _exit(2);
+      }
+      m.hold_until = now_ms() + secs * 1000;
+      m.attach_backpressure = 1;
+    }
     else if (strcmp(a, "--") == 0 && i + 1 < argc) {
       m.argv = argv + i + 1;
       break;
@@ -467,7 +557,7 @@ static void parse_args(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  m.report_fd = m.listener = m.console_listener = m.stdin_fd = -1;
+  m.report_fd = m.listener = m.console_listener = m.stdin_fd = m.oom_fd = -1;
   m.out.fd = m.err.fd = -1;
   m.out.id = STREAM_STDOUT;
   m.err.id = STREAM_STDERR;
@@ -535,13 +625,15 @@ int main(int argc, char **argv) {
   close(null_fd);
 
   for (;;) {
-    struct pollfd fds[5 + MAX_CLIENTS];
+    struct pollfd fds[6 + MAX_CLIENTS];
     int n = 0;
     fds[n++] = (struct pollfd){ .fd = m.sigfd, .events = POLLIN };
     fds[n++] = (struct pollfd){ .fd = m.listener, .events = POLLIN };
     fds[n++] = (struct pollfd){ .fd = m.console_listener, .events = POLLIN };
-    fds[n++] = (struct pollfd){ .fd = m.out.fd, .events = POLLIN };
-    fds[n++] = (struct pollfd){ .fd = m.err.fd, .events = POLLIN };
+    /* Held output stays in the pipe until the first attach client. */
+    fds[n++] = (struct pollfd){ .fd = m.hold_until ? -1 : m.out.fd, .events = POLLIN };
+    fds[n++] = (struct pollfd){ .fd = m.hold_until ? -1 : m.err.fd, .events = POLLIN };
+    fds[n++] = (struct pollfd){ .fd = m.oom_fd, .events = POLLIN };
     int want_stdin_out = 0;
     for (int i = 0; i < MAX_CLIENTS; i++) {
       struct client *c = &m.clients[i];
@@ -560,6 +652,12 @@ int main(int argc, char **argv) {
         if (left < 0) left = 0;
         if (timeout < 0 || left < timeout) timeout = (int)left;
       }
+    if (m.oom_settle_until && (timeout < 0 || timeout > OOM_RECHECK_MS)) timeout = OOM_RECHECK_MS;
+    if (m.hold_until) {
+      long long left = m.hold_until - now;
+      if (left < 0) left = 0;
+      if (timeout < 0 || left < timeout) timeout = (int)left;
+    }
     int r = poll(fds, (nfds_t)n, want_stdin_out ? (timeout < 0 || timeout > 50 ? 50 : timeout) : timeout);
     if (want_stdin_out && poll(&sfd, 1, 0) > 0)
       for (int i = 0; i < MAX_CLIENTS; i++)
@@ -571,12 +669,21 @@ int main(int argc, char **argv) {
     now = now_ms();
     for (int i = 0; i < 2; i++)
       if (streams[i]->len && streams[i]->since + PARTIAL_FLUSH_MS <= now) log_flush(streams[i]);
+    if (m.hold_until && m.hold_until <= now) release_hold();
     if (fds[3].revents) pump(&m.out);
     if (fds[4].revents) pump(&m.err);
+    if (fds[5].revents) {
+      oom_watch_drain(m.oom_fd);
+      m.oom_settle_until = now + OOM_SETTLE_MS;
+    }
+    if (m.oom_settle_until) {
+      oom_check();
+      if (m.oom_settle_until <= now) m.oom_settle_until = 0;
+    }
     if (fds[1].revents) accept_clients();
     if (fds[2].revents) accept_console();
     for (int i = 0; i < MAX_CLIENTS; i++)
-      if (fds[5 + i].fd >= 0 && fds[5 + i].revents && m.clients[i].fd == fds[5 + i].fd) client_readable(&m.clients[i]);
+      if (fds[6 + i].fd >= 0 && fds[6 + i].revents && m.clients[i].fd == fds[6 + i].fd) client_readable(&m.clients[i]);
     if (fds[0].revents) on_signal();
   }
 }

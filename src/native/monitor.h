@@ -1,6 +1,6 @@
 /*
  * berth-monitor: the parent (subreaper) of one container or exec process. Shared declarations of its parts:
- * monitor-log.c (CRI log file), monitor-exit.c (exit record, OOM count), monitor-cgroup.c (leaving the
+ * monitor-log.c (CRI log file), monitor-exit.c (exit record, OOM count and live OOM watch, leaving the
  * container's cgroup), monitor-sock.c (unix sockets, fd passing). The event loop is in monitor.c.
  * Nothing here allocates: every buffer is fixed, so memory does not grow with the output.
  */
@@ -41,6 +41,7 @@ struct exit_record {
   int exit_code;  /* the code, or 128+signal */
   int signal;     /* 0 unless killed by a signal */
   int oom_killed;
+  long long oom_kills; /* OOM kills in the process's memory cgroup since it started (any of its processes) */
   struct timespec started, finished;
 };
 int exit_write(const char *dir, const struct exit_record *r);
@@ -48,6 +49,9 @@ int exit_write(const char *dir, const struct exit_record *r);
 /* OOM kills counted by the memory cgroup of pid (v1 memory.oom_control, else v2 memory.events). */
 int oom_locate(pid_t pid, char *file, size_t size);
 long long oom_count(const char *file);
+/* A pollable descriptor that wakes us when the group may have met OOM (v1 eventfd, v2 inotify); -1 if none. */
+int oom_watch_open(const char *file);
+void oom_watch_drain(int fd);
 
 /* Remembers the cgroups of `pid` (read before we are moved) and later moves us back into them. */
 int cgroup_remember(pid_t pid);

@@ -21,7 +21,15 @@ export interface ShimClientOptions {
   /** Start a shim when none is listening (default true). */
   autoStart?: boolean;
   startTimeoutMs?: number;
+  /**
+   * How long Wait and Events keep trying to reach a shim again after theirs went away (default 60 s). With
+   * autoStart they start one; without, they wait for someone else to.
+   */
+  reconnectTimeoutMs?: number;
 }
+
+/** Stream errors that come from the shim's logic, not from losing it: these end a Wait instead of a retry. */
+const FINAL_CODES = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.FAILED_PRECONDITION, grpc.status.PERMISSION_DENIED, grpc.status.UNIMPLEMENTED]);
 
 const KIND_OF_CODE: Record<number, ErrorKind> = {
   3: 'InvalidArgument', 4: 'DeadlineExceeded', 5: 'NotFound', 6: 'AlreadyExists', 7: 'PermissionDenied', 8: 'ResourceExhausted',
@@ -36,6 +44,8 @@ export function fromGrpcError(err: grpc.ServiceError): BerthError {
 export class ShimClient {
   readonly socket: string;
   private client: grpc.Client;
+  /** Counts channels made: a stream that lost its shim replaces the channel only if no one else did since. */
+  private generation = 0;
 
   private constructor(private readonly options: ShimClientOptions) {
     this.socket = path.join(options.stateDir, 'shim.sock');
@@ -64,23 +74,53 @@ export class ShimClient {
   reopenLog(ref: TaskRef): Promise<void> { return this.unary('reopenLog', ref); }
   async list(): Promise<TaskState[]> { return (await this.unary<object, { tasks: TaskState[] }>('list', {})).tasks; }
 
-  /** Resolves with the exit status once the process has exited. */
-  wait(ref: TaskRef): Promise<ExitStatus> {
-    return new Promise((resolve, reject) => {
-      const stream = this.method<TaskRef, grpc.ClientReadableStream<ExitStatus>>('wait')(ref);
-      let got: ExitStatus | undefined;
-      stream.on('data', (e: ExitStatus) => { got = e; });
-      stream.on('error', (err: grpc.ServiceError) => reject(fromGrpcError(err)));
-      stream.on('end', () => (got ? resolve(got) : reject(new BerthError('Unavailable', 'wait ended without an exit status'))));
-    });
+  /**
+   * Resolves with the exit status once the process has exited. When the shim goes away meanwhile, the wait is
+   * made again on the next shim (which finds an exit that happened in between in the monitor's exit record).
+   */
+  async wait(ref: TaskRef): Promise<ExitStatus> {
+    for (;;) {
+      const generation = this.generation;
+      const r = await new Promise<{ exit: ExitStatus } | { lost: grpc.ServiceError | undefined }>((resolve, reject) => {
+        const stream = this.method<TaskRef, grpc.ClientReadableStream<ExitStatus>>('wait')(ref);
+        let got: ExitStatus | undefined;
+        stream.on('data', (e: ExitStatus) => { got = e; });
+        stream.on('error', (err: grpc.ServiceError) => (FINAL_CODES.has(err.code) ? reject(fromGrpcError(err)) : resolve({ lost: err })));
+        stream.on('end', () => resolve(got ? { exit: got } : { lost: undefined }));
+      });
+      if ('exit' in r) return r.exit;
+      await this.reconnect(r.lost, generation);
+    }
   }
 
-  /** Calls onEvent for each event until the returned function is called. */
+  /**
+   * Calls onEvent for each event until the returned function is called. When the shim goes away, the stream
+   * is opened again on the next one with replay, which brings what that shim announced before we got there
+   * (exits and OOM kills it found at start-up); events of a shim that died before sending them are lost.
+   */
   events(onEvent: (e: TaskEvent) => void, replay = false): () => void {
-    const stream = this.method<{ replay: boolean }, grpc.ClientReadableStream<TaskEvent>>('events')({ replay });
-    stream.on('data', onEvent);
-    stream.on('error', () => undefined);
-    return () => stream.cancel();
+    let stream: grpc.ClientReadableStream<TaskEvent> | undefined;
+    let stopped = false;
+    const open = (withReplay: boolean): void => {
+      if (stopped) return;
+      const generation = this.generation;
+      const s = this.method<{ replay: boolean }, grpc.ClientReadableStream<TaskEvent>>('events')({ replay: withReplay });
+      stream = s;
+      let lost = false;
+      const resume = (err?: grpc.ServiceError): void => {
+        if (lost || stopped) return;
+        lost = true;
+        this.reconnect(err, generation).then(() => open(true), () => undefined);
+      };
+      s.on('data', onEvent);
+      s.on('error', (err: grpc.ServiceError) => resume(err));
+      s.on('end', () => resume());
+    };
+    open(replay);
+    return () => {
+      stopped = true;
+      stream?.cancel();
+    };
   }
 
   /** A raw attach stream: write AttachInput (target first), read AttachOutput. */
@@ -117,6 +157,31 @@ export class ShimClient {
     throw new BerthError('Unavailable', `berth-shim did not start listening on ${this.socket} (see ${path.join(this.options.stateDir, 'shim.log')})`);
   }
 
+  /** After a stream lost its shim: waits until one listens again (starting it if allowed). */
+  private async reconnect(cause: grpc.ServiceError | undefined, generation: number): Promise<void> {
+    const deadline = Date.now() + (this.options.reconnectTimeoutMs ?? 60000);
+    for (;;) {
+      try {
+        if (this.options.autoStart === false) {
+          if (!(await this.listening())) throw new BerthError('Unavailable', `no berth-shim listens on ${this.socket}`);
+        } else {
+          await this.ensureShim();
+        }
+        // A fresh channel (the old one may be backing off from the dead socket), unless one was made since.
+        if (this.generation === generation) {
+          this.client.close();
+          this.client = this.makeClient();
+        }
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          throw new BerthError('Unavailable', `lost berth-shim on ${this.socket}${cause ? ` (${cause.details || cause.message})` : ''} and none came back: ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
   private async listening(): Promise<boolean> {
     try {
       const s = await connectUnix(this.socket);
@@ -128,6 +193,7 @@ export class ShimClient {
   }
 
   private makeClient(): grpc.Client {
+    this.generation++;
     const Ctor = taskService();
     return new Ctor(`unix://${this.socket}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 32 << 20 });
   }
@@ -138,6 +204,7 @@ export class ShimClient {
   }
 
   private async unary<Req, Res>(name: string, req: Req, retry = true): Promise<Res> {
+    const generation = this.generation;
     try {
       return await new Promise<Res>((resolve, reject) => {
         const fn = (this.client as unknown as Record<string, (r: Req, cb: (e: grpc.ServiceError | null, res: Res) => void) => void>)[name];
@@ -147,6 +214,11 @@ export class ShimClient {
       const e = err as grpc.ServiceError;
       if (retry && e.code === grpc.status.UNAVAILABLE) {
         await this.ensureShim();
+        // A fresh channel: the old one may be backing off from the dead shim's socket.
+        if (this.generation === generation) {
+          this.client.close();
+          this.client = this.makeClient();
+        }
         return this.unary(name, req, false);
       }
       throw fromGrpcError(e);

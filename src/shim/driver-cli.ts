@@ -70,10 +70,22 @@ export class CliDriver implements OciDriver {
   }
 
   async update(id: string, resources: unknown): Promise<void> {
-    await this.must(['update', '--resources', '-', id], JSON.stringify(resources));
+    // A file rather than "-": crun opens /dev/stdin, which fails on the socket Node gives a child as stdin.
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    const file = path.join(this.root, `.update-${id}-${process.pid}-${Date.now()}.json`);
+    fs.writeFileSync(file, JSON.stringify(resources), { mode: 0o600 });
+    try {
+      await this.must(['update', '--resources', file, id]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   }
 
   async stats(id: string): Promise<TaskStats> {
+    const r = await this.run(['events', '--stats', id]);
+    if (r.code !== 0 && /unknown command/i.test(r.stderr)) {
+      throw new BerthError('Unimplemented', `${path.basename(this.name)} has no \`events --stats\`: Stats needs runc or the berth runtime`);
+    }
     const out = await this.must(['events', '--stats', id]);
     interface RuncStats {
       data?: {

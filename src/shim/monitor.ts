@@ -30,11 +30,14 @@ export interface MonitorOptions {
   logPath?: string;
   terminal?: boolean;
   stdin?: boolean;
+  /** Hold the output (and the exit) until the first attach client, at most this many seconds. */
+  waitAttachSeconds?: number;
 }
 
 export function monitorArgs(o: MonitorOptions): string[] {
   const args = ['--dir', o.dir];
   if (o.logPath) args.push('--log', o.logPath);
+  if (o.waitAttachSeconds) args.push('--wait-attach', String(o.waitAttachSeconds));
   if (o.terminal) args.push('--tty');
   if (o.stdin) args.push('--stdin');
   return args;
@@ -86,9 +89,10 @@ export async function monitorCommand(dir: string, command: string): Promise<stri
 
 /**
  * Resolves when the monitor has finished (the exit record is written): on its "exit" line, or when its socket
- * closes or cannot be reached (a monitor that is gone). `onWatching` says the watch is in place.
+ * closes or cannot be reached (a monitor that is gone). `onOom(n)`: the process's memory cgroup has had n OOM
+ * kills since it started (told at once when n > 0 already, then on each new kill).
  */
-export async function watchMonitor(dir: string): Promise<{ done: Promise<void>; close(): void }> {
+export async function watchMonitor(dir: string, onOom: (kills: number) => void = () => undefined): Promise<{ done: Promise<void>; close(): void }> {
   let sock: Socket;
   try {
     sock = await connectUnix(monitorSocket(dir));
@@ -96,8 +100,18 @@ export async function watchMonitor(dir: string): Promise<{ done: Promise<void>; 
     return { done: Promise.resolve(), close: () => undefined };
   }
   sock.write('watch\n');
+  let pending = '';
   const done = new Promise<void>((resolve) => {
-    sock.on('data', () => undefined);
+    sock.on('data', (b: Buffer) => {
+      pending += b.toString();
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        const oom = /^oom (\d+)$/.exec(line);
+        if (oom) onOom(Number(oom[1]));
+      }
+    });
     sock.on('close', () => resolve());
     sock.on('error', () => resolve());
   });
@@ -109,6 +123,8 @@ export interface ExitRecord {
   exitCode: number;
   signal: number;
   oomKilled: boolean;
+  /** OOM kills in the process's memory cgroup while it ran (absent in records of older monitors). */
+  oomKills?: number;
   startedAt: string;
   finishedAt: string;
 }

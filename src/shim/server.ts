@@ -16,6 +16,14 @@ function toStatus(err: unknown): grpc.ServiceError {
   return Object.assign(new Error(e.message), { code: grpcCodeOf[e.kind], details: e.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
 }
 
+/**
+ * Ends a server stream with the error's status. (Not destroy(): a destroyed grpc-js stream never sends its
+ * status, and the client would wait forever.)
+ */
+function failCall(call: NodeJS.EventEmitter, err: unknown): void {
+  call.emit('error', toStatus(err));
+}
+
 function unary<Req, Res>(log: Logger, name: string, fn: (req: Req) => Promise<Res>): Unary<Req, Res> {
   return (call, cb) => {
     fn(call.request).then(
@@ -55,10 +63,10 @@ export function taskHandlers(tasks: TaskManager, events: EventBus, log: Logger):
       try {
         exited = tasks.wait(call.request);
       } catch (err) {
-        call.destroy(toStatus(err));
+        failCall(call, err);
         return;
       }
-      exited.then((e) => { call.write(e); call.end(); }, (err) => call.destroy(toStatus(err)));
+      exited.then((e) => { call.write(e); call.end(); }, (err) => failCall(call, err));
     },
     Events: (call: grpc.ServerWritableStream<{ replay?: boolean }, TaskEvent>) => {
       const off = events.subscribe((e) => call.write(e), !!call.request.replay);
@@ -79,7 +87,7 @@ function attach(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, tasks:
     if (done) return;
     done = true;
     sock?.destroy();
-    if (err) call.destroy(toStatus(err));
+    if (err) failCall(call, err);
     else call.end();
   };
   const handle = async (msg: AttachInput): Promise<void> => {

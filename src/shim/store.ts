@@ -25,6 +25,8 @@ export interface TaskRecord {
   creating?: boolean;
   /** The exit has been announced as an event (so that a restart announces only exits it missed). */
   exitReported?: boolean;
+  /** OOM kills in the container's memory cgroup announced as "oom" events (a restart announces only new ones). */
+  oomReported?: number;
 }
 
 export interface ExecRecord {

@@ -43,6 +43,9 @@ interface Task {
 }
 
 const MONITOR_GONE_EXIT = 255;
+/** How long an exec's output waits for its Attach by default (a CRI streaming URL lives about a minute). */
+const DEFAULT_ATTACH_TIMEOUT_MS = 60000;
+const MAX_ATTACH_TIMEOUT_MS = 3600000;
 
 export class TaskManager {
   readonly store: TaskStore;
@@ -185,7 +188,10 @@ export class TaskManager {
     if (status !== 'running') throw precondition(`cannot exec in a ${status} task "${req.id}"`);
     const proc = this.execProcess(task, req.process);
     if (task.execs.has(req.execId)) throw new BerthError('AlreadyExists', `exec "${req.execId}" already exists in task "${req.id}"`);
-    return this.startExec(task, req.execId, proc, { stdin: !!req.stdin, stdinOnce: !!req.stdinOnce });
+    const timeoutMs = req.attachTimeoutMs || DEFAULT_ATTACH_TIMEOUT_MS;
+    if (req.attach && (timeoutMs < 1000 || timeoutMs > MAX_ATTACH_TIMEOUT_MS)) throw invalid('attach_timeout_ms', `${timeoutMs} is not between 1000 and ${MAX_ATTACH_TIMEOUT_MS}`);
+    const waitAttachSeconds = req.attach ? Math.ceil(timeoutMs / 1000) : undefined;
+    return this.startExec(task, req.execId, proc, { stdin: !!req.stdin, stdinOnce: !!req.stdinOnce, waitAttachSeconds });
   }
 
   async execSync(req: ExecSyncRequest): Promise<ExecSyncResponse> {
@@ -321,10 +327,10 @@ export class TaskManager {
     return proc;
   }
 
-  private async startExec(task: Task, execId: string, proc: Process, o: { stdin: boolean; stdinOnce: boolean; logFile?: string; quiet?: boolean }): Promise<number> {
+  private async startExec(task: Task, execId: string, proc: Process, o: { stdin: boolean; stdinOnce: boolean; logFile?: string; quiet?: boolean; waitAttachSeconds?: number }): Promise<number> {
     const dir = this.store.claimExec(task.record.id, execId);
     const record: ExecRecord = { id: task.record.id, execId, pid: 0, terminal: !!proc.terminal, stdin: o.stdin, stdinOnce: o.stdinOnce, createdAt: Date.now(), creating: true };
-    const monitor: MonitorOptions = { dir, terminal: record.terminal, stdin: o.stdin, logPath: o.logFile ? path.join(dir, o.logFile) : undefined };
+    const monitor: MonitorOptions = { dir, terminal: record.terminal, stdin: o.stdin, logPath: o.logFile ? path.join(dir, o.logFile) : undefined, waitAttachSeconds: o.waitAttachSeconds };
     try {
       this.store.writeExec(record);
       record.pid = await task.driver.exec(task.record.id, execId, proc, monitor);
@@ -353,7 +359,8 @@ export class TaskManager {
       proc.setExit(exit);
       const record = proc.execId ? task.execs.get(proc.execId)?.record : task.record;
       if (!record || record.exitReported || quiet) return;
-      if (exit.oomKilled) this.events.emit('oom', { id: proc.id, execId: proc.execId, pid: exit.pid });
+      // OOM kills the watch did not see (we were down): at least the process's own.
+      if (!proc.execId) this.reportOom(task, Math.max(rec?.oomKills ?? 0, exit.oomKilled ? 1 : 0));
       this.events.emit(proc.execId ? 'exec_exited' : 'exit', { id: proc.id, execId: proc.execId, pid: exit.pid, exitCode: exit.exitCode, oomKilled: exit.oomKilled, timestamp: exit.exitedAt });
       record.exitReported = true;
       try {
@@ -367,11 +374,27 @@ export class TaskManager {
       onExit();
       return;
     }
-    const watch = await watchMonitor(proc.dir);
+    // The container's memory cgroup is the execs' too: its init's monitor speaks for all of them.
+    const watch = await watchMonitor(proc.dir, (kills) => { if (!proc.execId && !quiet) this.reportOom(task, kills); });
     proc.stopWatching = watch.close;
     let closed = false;
     proc.stopWatching = () => { closed = true; watch.close(); };
     void watch.done.then(() => { if (!closed) onExit(); });
+  }
+
+  /**
+   * An "oom" event when the container's memory cgroup has had OOM kills (counted since its start) not yet
+   * announced; the count is kept in task.json so that a restarted shim announces only new ones.
+   */
+  private reportOom(task: Task, kills: number): void {
+    if (kills <= (task.record.oomReported ?? 0)) return;
+    task.record.oomReported = kills;
+    try {
+      this.store.write(task.record);
+    } catch {
+      // Deleted meanwhile.
+    }
+    this.events.emit('oom', { id: task.record.id, pid: task.record.pid });
   }
 
   private driverFor(runtime: string): OciDriver {

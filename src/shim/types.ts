@@ -37,7 +37,16 @@ export interface ProcessSpec {
   terminal?: boolean;
 }
 
-export interface ExecRequest { id: string; execId: string; process: ProcessSpec; stdin?: boolean; stdinOnce?: boolean }
+export interface ExecRequest {
+  id: string;
+  execId: string;
+  process: ProcessSpec;
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  /** The client will Attach: output and exit wait for it (at most attachTimeoutMs, default 60 s). */
+  attach?: boolean;
+  attachTimeoutMs?: number;
+}
 export interface ExecSyncRequest { id: string; process: ProcessSpec; timeoutMs?: number }
 export interface ExecSyncResponse { stdout: Buffer; stderr: Buffer; exitCode: number; timedOut: boolean }
 

@@ -16,6 +16,25 @@ export const RUNC = '/usr/sbin/runc';
 /** The runtimes every suite runs with: the berth-run library in-process, and Debian's runc by path. */
 export const RUNTIMES: [string, string][] = [['berth-run library', 'berth'], ['runc', RUNC]];
 
+let crunWrapper: string | undefined;
+/**
+ * Debian's crun (1.8.1) as a runtime binary. It refuses this hybrid host while the cgroup2 mount has
+ * controllers, so on such a host every call goes through a wrapper that hides
+ * /sys/fs/cgroup/unified/cgroup.controllers in a private mount namespace (as test/helpers/oci.ts peerCommand
+ * does); unshare execs crun in place, so the monitor's launcher is still crun itself.
+ */
+export function crunRuntime(): string {
+  requireTools('crun', 'unshare');
+  if (crunWrapper) return crunWrapper;
+  const unified = '/sys/fs/cgroup/unified/cgroup.controllers';
+  const file = path.join(tempDir('bshim-crun-'), 'crun');
+  const body = fs.existsSync(unified)
+    ? `#!/bin/sh\nexec unshare -m --propagation private sh -c 'mount --bind /dev/null ${unified} && exec /usr/bin/crun "$@"' crun "$@"\n`
+    : '#!/bin/sh\nexec /usr/bin/crun "$@"\n';
+  fs.writeFileSync(file, body, { mode: 0o755 });
+  return (crunWrapper = file);
+}
+
 export function requireShimTools(): void {
   requireTools('runc');
   for (const f of [SHIM, MONITOR]) if (!fs.existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\``);
@@ -92,7 +111,8 @@ export class ShimUnderTest {
       }
       for (const runtimeRoot of [path.join(this.stateDir, 'berth-run'), ...listDirs(path.join(this.stateDir, 'runtimes'))]) {
         for (const id of listDirs(runtimeRoot).map((d) => path.basename(d))) {
-          spawnSync(runtimeRoot.endsWith('berth-run') ? path.join(REPO, 'build', 'bin', 'berth-run') : RUNC, ['--root', runtimeRoot, 'delete', '--force', id]);
+          const binary = runtimeRoot.endsWith('berth-run') ? path.join(REPO, 'build', 'bin', 'berth-run') : runtimeRoot.endsWith('_crun') && crunWrapper ? crunWrapper : RUNC;
+          spawnSync(binary, ['--root', runtimeRoot, 'delete', '--force', id]);
         }
       }
     }

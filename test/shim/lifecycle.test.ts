@@ -2,12 +2,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../../src/common/errors';
-import { cgroupsOf, monitorsOf, requireShimTools, RUNTIMES, shBundle, ShimUnderTest, taskId } from './helpers';
+import { cgroupsOf, crunRuntime, monitorsOf, requireShimTools, RUNTIMES, shBundle, ShimUnderTest, taskId } from './helpers';
 import { makeBundle } from '../helpers/oci';
 
 requireShimTools();
 
-describe.each(RUNTIMES)('task lifecycle with %s', (_name, runtime) => {
+describe.each([...RUNTIMES, ['crun', crunRuntime()]])('task lifecycle with %s', (_name, runtime) => {
   const shim = new ShimUnderTest();
   beforeAll(() => shim.start());
   afterAll(() => shim.cleanup());

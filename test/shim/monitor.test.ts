@@ -24,6 +24,12 @@ describe('berth-monitor', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--bogus');
     expect(spawnSync(MONITOR, ['--dir', '/tmp'], { encoding: 'utf8' }).status).toBe(2);
+    expect(help.stdout).toContain('--wait-attach');
+    for (const v of ['0', 'abc', '86401']) {
+      const r = spawnSync(MONITOR, ['--dir', '/tmp', '--wait-attach', v, '--', 'true'], { encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('--wait-attach');
+    }
   });
 
   test('a launcher that fails is reported, and nothing is left in the directory', async () => {
