@@ -151,24 +151,52 @@ function criClient(socket) {
   return new Client(`unix://${socket}`, grpc.credentials.createInsecure());
 }
 
+/** User + system CPU of a process (all its threads), in ms. */
+function cpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function vmHwmKib(pid) {
   const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }
 
-/** One cold pull by a fresh berthd on a fresh root: the PullImage call timed, and berthd's peak RSS after it. */
-async function berthdPull(scratch, run, ref) {
+/**
+ * One cold pull by a fresh berthd on a fresh root: the PullImage call timed, and berthd's peak RSS after it.
+ * Then `repulls` more pulls by the same (now warm) process, each after RemoveImage (whose GC deletes the blobs
+ * and snapshots, so every pull downloads and unpacks everything again).
+ */
+async function berthdPull(scratch, run, ref, repulls) {
   const dir = path.join(scratch, `berthd-${run}`);
   const socket = path.join(dir, 'state', 'berthd.sock');
-  const d = startChild(BERTHD, ['--root', path.join(dir, 'root'), '--state', path.join(dir, 'state'), '--log-level', 'warn'], path.join(scratch, `berthd-${run}.log`));
+  // BENCH_BERTHD_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): node flags for berthd alone.
+  const nodeArgs = (process.env.BENCH_BERTHD_NODE_ARGS || '').split(' ').filter(Boolean);
+  const [file, ...pre] = nodeArgs.length ? [process.execPath, ...nodeArgs, BERTHD] : [BERTHD];
+  const d = startChild(file, [...pre, '--root', path.join(dir, 'root'), '--state', path.join(dir, 'state'), '--log-level', 'warn'], path.join(scratch, `berthd-${run}.log`));
   try {
     await waitUntil('berthd socket', () => connects({ path: socket }));
     const client = criClient(socket);
+    const call = (method, req) => new Promise((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res))));
     try {
-      const t0 = now();
-      await new Promise((resolve, reject) => client.PullImage({ image: { image: ref } }, (err, res) => (err ? reject(err) : resolve(res))));
+      // setpriv execs berthd: same pid.
+      let c0 = cpuMs(d.pid);
+      let t0 = now();
+      await call('PullImage', { image: { image: ref } });
       const t = ms(t0, now());
-      return { ms: t, hwmKib: vmHwmKib(d.pid) };
+      const cpu = cpuMs(d.pid) - c0;
+      const warm = [];
+      const warmCpu = [];
+      for (let i = 0; i < repulls; i++) {
+        await call('RemoveImage', { image: { image: ref } });
+        c0 = cpuMs(d.pid);
+        t0 = now();
+        await call('PullImage', { image: { image: ref } });
+        warm.push(ms(t0, now()));
+        warmCpu.push(cpuMs(d.pid) - c0);
+      }
+      return { ms: t, cpu, warm, warmCpu, hwmKib: vmHwmKib(d.pid) };
     } finally {
       client.close();
     }
@@ -219,6 +247,9 @@ async function benchPull() {
   const warmup = envInt('BENCH_WARMUP', 1, 0);
   const layers = envInt('BENCH_LAYERS', 5, 1);
   const mb = envInt('BENCH_LAYER_MB', 11, 1);
+  const repulls = envInt('BENCH_REPULLS', 2, 0);
+  const pullers = (process.env.BENCH_PULLERS || 'berthd,containerd').split(',');
+  for (const p of pullers) if (p !== 'berthd' && p !== 'containerd') throw new Error(`BENCH_PULLERS: unknown puller ${JSON.stringify(p)} (berthd, containerd)`);
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-'));
   let registry;
@@ -241,15 +272,21 @@ async function benchPull() {
     process.stdout.write(`${ref}: ${image.layers} layers, ${(image.bytes / 1e6).toFixed(1)} MB compressed; ${warmup} warm-up + ${runs} runs each, interleaved\n`);
 
     const berth = [];
+    const berthWarm = [];
+    const berthCpu = [];
+    const berthWarmCpu = [];
     const ctrd = [];
     let hwm = 0;
     for (let i = 0; i < warmup + runs; i++) {
       // Alternate who goes first, so that neither always meets a warmer page cache.
       const order = i % 2 === 0 ? ['berthd', 'containerd'] : ['containerd', 'berthd'];
-      for (const who of order) {
+      for (const who of order.filter((p) => pullers.includes(p))) {
         if (who === 'berthd') {
-          const r = await berthdPull(scratch, i, ref);
+          const r = await berthdPull(scratch, i, ref, repulls);
           if (i >= warmup) berth.push(r.ms);
+          if (i >= warmup) berthWarm.push(...r.warm);
+          if (i >= warmup) berthCpu.push(r.cpu);
+          if (i >= warmup) berthWarmCpu.push(...r.warmCpu);
           hwm = Math.max(hwm, r.hwmKib);
         } else {
           const r = await containerdPull(scratch, i, ref);
@@ -257,14 +294,19 @@ async function benchPull() {
         }
       }
     }
-    const b = summary(berth);
-    const c = summary(ctrd);
+    const none = { median: NaN, p90: NaN, min: NaN };
+    const b = berth.length ? summary(berth) : none;
+    const w = berthWarm.length ? summary(berthWarm) : none;
+    const c = ctrd.length ? summary(ctrd) : none;
     const ratio = b.median / c.median;
     const hwmMib = hwm / 1024;
-    let text = table(['puller', 'median ms', 'p90 ms', 'min ms', 'vs containerd'], [
-      ['berthd (PullImage)', b.median.toFixed(0), b.p90.toFixed(0), b.min.toFixed(0), `${ratio.toFixed(2)}×`],
-      ['containerd (ctr pull)', c.median.toFixed(0), c.p90.toFixed(0), c.min.toFixed(0), '1.00×'],
-    ]);
+    const rows = [];
+    if (berth.length) rows.push(['berthd (PullImage, fresh process)', b.median.toFixed(0), b.p90.toFixed(0), b.min.toFixed(0), `${ratio.toFixed(2)}×`]);
+    if (berthWarm.length) rows.push([`berthd (pulls 2..${repulls + 1}, same process)`, w.median.toFixed(0), w.p90.toFixed(0), w.min.toFixed(0), `${(w.median / c.median).toFixed(2)}×`]);
+    if (ctrd.length) rows.push(['containerd (ctr pull)', c.median.toFixed(0), c.p90.toFixed(0), c.min.toFixed(0), '1.00×']);
+    let text = table(['puller', 'median ms', 'p90 ms', 'min ms', 'vs containerd'], rows);
+    const cpuText = (v) => (v.length ? `${summary(v).median.toFixed(0)} ms` : '-');
+    text += `berthd CPU per pull (user+sys, median): fresh process ${cpuText(berthCpu)}, same process ${cpuText(berthWarmCpu)}\n`;
     text += `berthd peak RSS (VmHWM): ${hwmMib.toFixed(1)} MiB\n\n`;
     const targets = [
       { name: 'berthd ≤ 0.8× containerd', pass: ratio <= 0.8, detail: `${ratio.toFixed(2)}×` },
@@ -276,7 +318,7 @@ async function benchPull() {
     fs.mkdirSync(outDir, { recursive: true });
     const result = {
       image: { ref, layers: image.layers, compressedBytes: image.bytes }, runs, warmup,
-      berthd: { ...b, samples: berth, peakRssKib: hwm }, containerd: { ...c, samples: ctrd }, ratio, targets,
+      berthd: { ...b, samples: berth, cpuMs: berthCpu, peakRssKib: hwm }, berthdWarm: { ...w, samples: berthWarm, cpuMs: berthWarmCpu }, containerd: { ...c, samples: ctrd }, ratio, targets,
     };
     fs.writeFileSync(path.join(outDir, 'pull.json'), JSON.stringify(result, null, 2) + '\n');
     return result;

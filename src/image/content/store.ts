@@ -258,8 +258,14 @@ class FileSink extends Writable {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    // Chunks that queued up while a write was running go down in one write(2).
-    this.write1(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+    // Chunks that queued up while a write was running go down in one writev(2), without copying them together.
+    if (chunks.length === 1) return this.write1(chunks[0].chunk, cb);
+    const bufs = chunks.map((c) => c.chunk);
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    this.inflight = writevAll(this.fd, bufs).then(() => {
+      this.state.wrote(total);
+      cb();
+    }, (err: Error) => cb(err));
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -281,6 +287,19 @@ async function syncDirAsync(dir: string): Promise<void> {
     await fd.sync();
   } finally {
     await fd.close();
+  }
+}
+
+/** writev(2) at the current offset until every buffer is written (a short write resumes where it stopped). */
+async function writevAll(fd: number, bufs: Buffer[]): Promise<void> {
+  let rest = bufs;
+  while (rest.length > 0) {
+    let n = await new Promise<number>((resolve, reject) => fs.writev(fd, rest, (err, written) => (err ? reject(err) : resolve(written))));
+    while (rest.length > 0 && n >= rest[0].length) {
+      n -= rest[0].length;
+      rest = rest.slice(1);
+    }
+    if (n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
   }
 }
 

@@ -32,8 +32,8 @@ export function sniffCompression(head: Buffer): Compression {
   return 'none';
 }
 
-/** zlib's output chunks: 64 KiB rather than 16 KiB, a quarter of the trips through the tar reader. */
-const GUNZIP_CHUNK = 64 * 1024;
+/** zlib's output chunks: 256 KiB rather than 16 KiB: fewer trips through the streams, the tar reader and write(2). */
+const GUNZIP_CHUNK = 256 * 1024;
 
 export interface DecompressOptions {
   /**
