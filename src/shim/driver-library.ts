@@ -13,7 +13,8 @@ export class LibraryDriver implements OciDriver {
   private readonly runtime: Runtime;
 
   constructor(root: string, logger: Logger) {
-    this.runtime = new Runtime({ root, logger });
+    // One shim serves every container of the node: berth-spawner keeps its fork(2) cost off each start.
+    this.runtime = new Runtime({ root, logger, spawner: true });
   }
 
   async create(id: string, bundle: string, monitor: MonitorOptions): Promise<number> {

@@ -7,22 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Socket } from 'node:net';
 import { BerthError } from '../common/errors';
+import { nativeBinary } from '../common/native';
 import { connectUnix } from './unix';
 
-let cachedBinary: string | undefined;
-
-/** build/bin/berth-monitor beside the bundled shim, or found from the source tree; BERTH_MONITOR overrides. */
+/** build/bin/berth-monitor (BERTH_MONITOR overrides). */
 export function monitorBinary(): string {
-  if (cachedBinary) return cachedBinary;
-  const candidates = [process.env.BERTH_MONITOR, path.join(__dirname, 'berth-monitor')];
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) {
-      candidates.push(path.join(dir, 'build', 'bin', 'berth-monitor'));
-      break;
-    }
-  }
-  for (const c of candidates) if (c && fs.existsSync(c)) return (cachedBinary = c);
-  throw new BerthError('FailedPrecondition', 'berth-monitor not found: run `npm run build` or set BERTH_MONITOR');
+  return nativeBinary('berth-monitor', 'BERTH_MONITOR');
 }
 
 export interface MonitorOptions {

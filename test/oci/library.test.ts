@@ -137,6 +137,22 @@ describe('berth-spawner', () => {
     await eventually(() => mySpawners().length === 0, 5000, 'berth-spawner to exit');
   });
 
+  test('the socket of a spawner whose process died is removed by the next one', async () => {
+    const root = tempDir('berth-lib-root-');
+    // A pid that is not running: the highest possible one.
+    const stale = path.join(root, `.spawner-${fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()}-dead1234.sock`);
+    fs.writeFileSync(stale, '');
+    const runtime = new Runtime({ root, spawner: true });
+    try {
+      expect(await runtime.run(uniqueId('libstale'), { bundle: makeBundle((s) => { s.process!.args = ['true']; }), stdio: ['ignore', 'ignore', 'ignore'] })).toBe(0);
+      expect(fs.existsSync(stale)).toBe(false);
+      expect(fs.readdirSync(root).filter((f) => f.startsWith('.spawner-'))).toHaveLength(1);
+    } finally {
+      runtime.close();
+    }
+    expect(fs.readdirSync(root).filter((f) => f.startsWith('.spawner-'))).toEqual([]);
+  });
+
   test('stdio it cannot hand over (a pipe) falls back to a direct start', async () => {
     const root = tempDir('berth-lib-root-');
     const runtime = new Runtime({ root, spawner: true });

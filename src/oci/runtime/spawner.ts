@@ -47,6 +47,7 @@ export class Spawner {
   private buffered = '';
   private dead?: Error;
   private counter = 0;
+  private closed = false;
 
   private constructor(binary: string, readonly socketPath: string) {
     this.server = net.createServer((sock) => this.onConnection(sock));
@@ -73,7 +74,10 @@ export class Spawner {
     const socketPath = path.join(dir, `.spawner-${process.pid}-${Math.random().toString(36).slice(2, 10)}.sock`);
     if (Buffer.byteLength(socketPath) >= 100) return undefined;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    return new Spawner(binary, socketPath);
+    removeStaleSockets(dir);
+    const spawner = new Spawner(binary, socketPath);
+    process.once('exit', () => spawner.close());
+    return spawner;
   }
 
   get alive(): boolean {
@@ -105,6 +109,8 @@ export class Spawner {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.dead ??= new BerthError('Unavailable', 'berth-spawner closed');
     this.control.destroy();
     this.server.close();
@@ -205,6 +211,19 @@ export class Spawner {
       this.untrack(tag);
       p.fail(this.dead);
       p.resolveExit(1);
+    }
+  }
+}
+
+/** Sockets of spawners whose Node process died without closing them (kill -9). */
+function removeStaleSockets(dir: string): void {
+  for (const name of fs.readdirSync(dir)) {
+    const m = /^\.spawner-(\d+)-[a-z0-9]+\.sock$/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
     }
   }
 }
