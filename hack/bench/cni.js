@@ -6,19 +6,11 @@
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { now, ms, summary, table } = require('./common');
+const { envInt, now, ms, summary, table } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BIN = path.join(REPO, 'build', 'bin');
 const REFERENCE = process.env.BENCH_CNI_REFERENCE || '/usr/lib/cni';
-
-function envInt(name, def, min) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${v}: expected an integer ≥ ${min}`);
-  return n;
-}
 
 /** The invoker as berthd loads it: bundled from source. */
 function bundleLibrary(outfile) {

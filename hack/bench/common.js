@@ -116,4 +116,13 @@ function table(header, rows, align = `l${'r'.repeat(header.length - 1)}`) {
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n') + '\n';
 }
 
-module.exports = { now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };
+/** An integer setting from the environment (BENCH_RUNS, …), `def` when unset. */
+function envInt(name, def, min) {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${v}: expected an integer ≥ ${min}`);
+  return n;
+}
+
+module.exports = { envInt, now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };

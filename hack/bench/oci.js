@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { now, ms, runCmd, cliLifecycle, forceDelete, summary, table } = require('./common');
+const { envInt, now, ms, runCmd, cliLifecycle, forceDelete, summary, table } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 // BENCH_BERTH_RUN / BERTH_INIT measure another build (e.g. before and after a change) with the same harness.
@@ -25,14 +25,6 @@ const UNIFIED_CONTROLLERS = '/sys/fs/cgroup/unified/cgroup.controllers';
 /** crun 1.8.1 refuses a hybrid host whose cgroup2 mount has controllers: it only ever sees them masked. */
 const MASK_SCRIPT = `mount --bind /dev/null ${UNIFIED_CONTROLLERS} && exec "$0" "$@"`;
 const UNSHARE_MASKED = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', MASK_SCRIPT];
-
-function envInt(name, def, min) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${v}: expected an integer ≥ ${min}`);
-  return n;
-}
 
 function executable(file) {
   try {

@@ -11,7 +11,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const zlib = require('node:zlib');
-const { now, ms, summary, table } = require('./common');
+const { envInt, now, ms, summary, table } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BERTHD = path.join(REPO, 'build', 'bin', 'berthd');
@@ -19,14 +19,6 @@ const PROTO_JSON = path.join(REPO, 'build', 'lib', 'cri-api.json');
 const REGISTRY = '/usr/bin/docker-registry';
 const CONTAINERD = '/usr/bin/containerd';
 const CTR = '/usr/bin/ctr';
-
-function envInt(name, def, min) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${v}: expected an integer ≥ ${min}`);
-  return n;
-}
 
 function freePort() {
   return new Promise((resolve, reject) => {

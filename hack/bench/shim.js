@@ -8,15 +8,10 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { now, ms, summary, table } = require('./common');
+const { envInt, now, ms, summary, table } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BIN = path.join(REPO, 'build', 'bin');
-
-function envInt(name, def) {
-  const v = process.env[name];
-  return v && /^\d+$/.test(v) && Number(v) > 0 ? Number(v) : def;
-}
 
 /** VmRSS and Pss of a process in KiB (Pss shares a binary's pages among the processes mapping it). */
 function memory(pid) {
@@ -197,7 +192,7 @@ async function benchShim() {
   for (const b of ['berth-shim', 'berth-monitor', 'berth-init']) {
     if (!fs.existsSync(path.join(BIN, b))) throw new Error(`build/bin/${b} is missing: run \`npm run build\` first`);
   }
-  const n = envInt('BENCH_CONTAINERS', 100);
+  const n = envInt('BENCH_CONTAINERS', 100, 1);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bshim-bench-'));
   const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   const rootfs = path.join(execFileSync(path.join(REPO, 'hack', 'fixtures'), { encoding: 'utf8' }).trim(), 'rootfs');
