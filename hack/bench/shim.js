@@ -184,6 +184,10 @@ async function benchContainerd({ tmp, n, rootfs, tag }) {
     }
     daemon.kill('SIGTERM');
     await new Promise((r) => (daemon.exitCode !== null ? r() : daemon.once('exit', r)));
+    // containerd keeps a parent cgroup per namespace (/<namespace> in every hierarchy) after its last container.
+    for (const dir of [path.join('/sys/fs/cgroup', ns), ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h, ns))]) {
+      try { fs.rmdirSync(dir); } catch { /* not there */ }
+    }
   }
 }
 

@@ -33,6 +33,18 @@ function mkdirOwned(dir: string): void {
   made.push(top);
 }
 
+/** containerd keeps a parent cgroup per namespace (/<namespace> in every hierarchy) after its last container. */
+function removeNamespaceCgroups(name: string): void {
+  const top = '/sys/fs/cgroup';
+  for (const dir of [path.join(top, name), ...fs.readdirSync(top).map((h) => path.join(top, h, name))]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // Not there (or not a hierarchy).
+    }
+  }
+}
+
 /** An OCI image layout tarball of the busybox fixture rootfs, named `ref`. */
 function imageTar(dir: string, ref: string): string {
   const layout = path.join(dir, 'layout');
@@ -122,6 +134,7 @@ afterAll(async () => {
     }
   } finally {
     for (const d of made.splice(0).reverse()) fs.rmSync(d, { recursive: true, force: true });
+    removeNamespaceCgroups(`berth${PID}`);
     trackOwner(network, `berth${PID}-c${PID}`, 'nftables');
     await cleanupNet();
     try {
