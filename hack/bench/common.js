@@ -125,4 +125,33 @@ function envInt(name, def, min) {
   return n;
 }
 
-module.exports = { envInt, now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };
+/** A config for a private containerd under `dir` listening on `socket` (CRI plugin off); returns its path. */
+function writeContainerdConfig(dir, socket) {
+  const file = path.join(dir, 'config.toml');
+  fs.writeFileSync(file, [
+    'version = 2',
+    `root = "${dir}/root"`,
+    `state = "${dir}/state"`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    '[grpc]',
+    `  address = "${socket}"`,
+    '[ttrpc]',
+    `  address = "${socket}.ttrpc"`,
+    '[debug]',
+    '  address = ""',
+    '[metrics]',
+    '  address = ""',
+    '',
+  ].join('\n'));
+  return file;
+}
+
+/** containerd keeps a parent cgroup per namespace (/<namespace> in every hierarchy) after its last container. */
+function removeNamespaceCgroups(ns) {
+  const top = '/sys/fs/cgroup';
+  for (const dir of [path.join(top, ns), ...fs.readdirSync(top).map((h) => path.join(top, h, ns))]) {
+    try { fs.rmdirSync(dir); } catch { /* not there */ }
+  }
+}
+
+module.exports = { writeContainerdConfig, removeNamespaceCgroups, envInt, now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };

@@ -11,7 +11,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const zlib = require('node:zlib');
-const { envInt, now, ms, summary, table } = require('./common');
+const { envInt, now, ms, summary, table, writeContainerdConfig } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BERTHD = path.join(REPO, 'build', 'bin', 'berthd');
@@ -203,22 +203,7 @@ async function containerdPull(scratch, run, ref) {
   const dir = path.join(scratch, `containerd-${run}`);
   const socket = path.join(dir, 'containerd.sock');
   fs.mkdirSync(dir, { recursive: true });
-  const cfg = path.join(dir, 'config.toml');
-  fs.writeFileSync(cfg, [
-    'version = 2',
-    `root = "${dir}/root"`,
-    `state = "${dir}/state"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-    '[grpc]',
-    `  address = "${socket}"`,
-    '[ttrpc]',
-    `  address = "${socket}.ttrpc"`,
-    '[debug]',
-    `  address = ""`,
-    '[metrics]',
-    '  address = ""',
-    '',
-  ].join('\n'));
+  const cfg = writeContainerdConfig(dir, socket);
   const c = startChild(CONTAINERD, ['--config', cfg], path.join(scratch, `containerd-${run}.log`));
   try {
     await waitUntil('containerd socket', () => connects({ path: socket }));
@@ -227,7 +212,6 @@ async function containerdPull(scratch, run, ref) {
     return { ms: ms(t0, now()) };
   } finally {
     await c.stop();
-    // containerd leaves its snapshots mounted? overlayfs snapshots are only mounted for containers; none here.
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

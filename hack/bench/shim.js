@@ -8,7 +8,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { envInt, now, ms, summary, table } = require('./common');
+const { envInt, now, ms, removeNamespaceCgroups, summary, table, writeContainerdConfig } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BIN = path.join(REPO, 'build', 'bin');
@@ -125,21 +125,7 @@ async function benchContainerd({ tmp, n, rootfs, tag }) {
   const dir = path.join(tmp, 'containerd');
   const sock = path.join(dir, 'c.sock');
   fs.mkdirSync(dir, { recursive: true });
-  const config = path.join(dir, 'config.toml');
-  fs.writeFileSync(config, [
-    'version = 2',
-    `root = "${dir}/root"`,
-    `state = "${dir}/state"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-    '[grpc]',
-    `  address = "${sock}"`,
-    '[ttrpc]',
-    `  address = "${sock}.ttrpc"`,
-    '[debug]',
-    `  address = "${sock}.debug"`,
-    '[metrics]',
-    '  address = ""',
-  ].join('\n'));
+  const config = writeContainerdConfig(dir, sock);
   const log = fs.openSync(path.join(dir, 'containerd.log'), 'w');
   const daemon = spawn('containerd', ['--config', config], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
@@ -184,10 +170,7 @@ async function benchContainerd({ tmp, n, rootfs, tag }) {
     }
     daemon.kill('SIGTERM');
     await new Promise((r) => (daemon.exitCode !== null ? r() : daemon.once('exit', r)));
-    // containerd keeps a parent cgroup per namespace (/<namespace> in every hierarchy) after its last container.
-    for (const dir of [path.join('/sys/fs/cgroup', ns), ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h, ns))]) {
-      try { fs.rmdirSync(dir); } catch { /* not there */ }
-    }
+    removeNamespaceCgroups(ns);
   }
 }
 
