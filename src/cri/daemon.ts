@@ -77,7 +77,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
     const e = asBerthError(err);
     log.error('cannot start', { kind: e.kind, error: e.message });
     process.stderr.write(`berthd: ${e.message}\n`);
-    store?.close();
+    await store?.close();
     return exitCodeOf(e.kind);
   }
   log.info('berthd started', { version: VERSION, pid: process.pid, root: config.root, state: config.state, socket: config.listen });
@@ -93,9 +93,8 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
       }
       stopping = true;
       log.info('shutting down', { signal });
-      running.shutdown(GRACE_MS).then(
+      running.shutdown(GRACE_MS).then(() => openedStore.close()).then(
         () => {
-          openedStore.close();
           log.info('stopped');
           resolve(0);
         },

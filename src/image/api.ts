@@ -89,7 +89,8 @@ export interface ImageStoreApi {
   prepareRootfs(imageId: string, key: string): Promise<RootfsMount>;
   /** Removes a container's writable layer (idempotent). */
   removeRootfs(key: string): Promise<void>;
-  close(): void;
+  /** Waits for background work (layers being synced to disk). */
+  close(): Promise<void>;
 }
 
 /**

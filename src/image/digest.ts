@@ -74,40 +74,64 @@ export function sizeMismatch(what: string, digest: string, want: number, got: nu
 }
 
 /**
- * A pass-through stream that hashes and counts. It fails as soon as more than `size` bytes arrive, and at the end
- * when fewer arrived or the digest differs; so a consumer that waits for 'finish' has verified content.
+ * Hashes and counts bytes as they are seen: `update` fails as soon as more than `size` bytes arrived, `finish`
+ * when fewer arrived or the digest differs.
  */
-export class VerifyingStream extends Transform {
+export class DigestVerifier {
   private readonly hash: Hash;
   private readonly algorithm: DigestAlgorithm;
   bytes = 0;
 
   constructor(readonly digest: string, readonly size: number | undefined, private readonly what = 'blob', initial?: { bytes: number; hash: Hash }) {
-    super();
     this.algorithm = parseDigest(digest).algorithm;
     this.hash = initial?.hash ?? createHash(this.algorithm);
     this.bytes = initial?.bytes ?? 0;
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) throw invalid('size', `invalid size ${size} for ${digest}`);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.bytes += chunk.length;
-    if (this.size !== undefined && this.bytes > this.size) {
-      cb(sizeMismatch(this.what, this.digest, this.size, this.bytes));
+    if (this.size !== undefined && this.bytes > this.size) throw sizeMismatch(this.what, this.digest, this.size, this.bytes);
+    this.hash.update(chunk);
+  }
+
+  finish(): void {
+    if (this.size !== undefined && this.bytes !== this.size) throw sizeMismatch(this.what, this.digest, this.size, this.bytes);
+    const got = `${this.algorithm}:${this.hash.digest('hex')}`;
+    if (got !== this.digest) throw digestMismatch(`${this.what} ${this.digest}`, this.digest, got);
+  }
+}
+
+/**
+ * A pass-through stream over a DigestVerifier: a consumer that waits for 'finish' has verified content.
+ */
+export class VerifyingStream extends Transform {
+  private readonly verifier: DigestVerifier;
+
+  constructor(digest: string, size: number | undefined, what = 'blob', initial?: { bytes: number; hash: Hash }) {
+    super();
+    this.verifier = new DigestVerifier(digest, size, what, initial);
+  }
+
+  get bytes(): number {
+    return this.verifier.bytes;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.verifier.update(chunk);
+    } catch (err) {
+      cb(err as Error);
       return;
     }
-    this.hash.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.size !== undefined && this.bytes !== this.size) {
-      cb(sizeMismatch(this.what, this.digest, this.size, this.bytes));
-      return;
-    }
-    const got = `${this.algorithm}:${this.hash.digest('hex')}`;
-    if (got !== this.digest) {
-      cb(digestMismatch(`${this.what} ${this.digest}`, this.digest, got));
+    try {
+      this.verifier.finish();
+    } catch (err) {
+      cb(err as Error);
       return;
     }
     cb();

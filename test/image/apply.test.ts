@@ -106,6 +106,43 @@ describe('layer applier and snapshots', () => {
     expect(again.chain(top).map((s) => s.id)).toEqual(chain.map((s) => s.id));
   });
 
+  test('commits do not wait for the disk: a marker covers them until a flush, and a reopen settles it', async () => {
+    const dir = path.join(tempDir(), 'snapshots');
+    const marker = path.join(dir, '.unsynced');
+    const snaps = Snapshotter.open(dir, { bootId: 'boot-1' });
+    const a = await commit(snaps, undefined, [{ path: 'a', content: 'a' }]);
+    expect(JSON.parse(fs.readFileSync(marker, 'utf8'))).toEqual({ bootId: 'boot-1', fromId: 1 });
+    await snaps.flush();
+    expect(fs.existsSync(marker)).toBe(false);
+    await snaps.flush(); // nothing to do
+
+    // A process that died after committing b and c: same boot, the data is safe and reopening syncs it.
+    const b = await commit(snaps, a, [{ path: 'b', content: 'b' }]);
+    const c = await commit(snaps, b, [{ path: 'c', content: 'c' }]);
+    expect(JSON.parse(fs.readFileSync(marker, 'utf8'))).toEqual({ bootId: 'boot-1', fromId: 2 });
+    const sameBoot = Snapshotter.open(dir, { bootId: 'boot-1' });
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(sameBoot.chain(c).map((r) => r.id)).toEqual([3, 2, 1]);
+    expect(sameBoot.lost).toEqual([]);
+
+    // Committed after a flush, then the machine went down: the snapshots the marker names are dropped,
+    // children first, and the ones before it kept.
+    const d = await commit(sameBoot, c, [{ path: 'd', content: 'd' }]);
+    const e = await commit(sameBoot, d, [{ path: 'e', content: 'e' }]);
+    expect(JSON.parse(fs.readFileSync(marker, 'utf8'))).toEqual({ bootId: 'boot-1', fromId: 4 });
+    const rebooted = Snapshotter.open(dir, { bootId: 'boot-2' });
+    expect(rebooted.lost).toEqual([e, d]);
+    expect(rebooted.list().map((r) => r.id).sort()).toEqual([1, 2, 3]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['1', '2', '3']);
+
+    // A marker torn by the crash was never fsynced, so no commit relied on it: nothing is dropped.
+    fs.writeFileSync(marker, '{"bootId": "boot-');
+    const torn = Snapshotter.open(dir, { bootId: 'boot-3' });
+    expect(torn.lost).toEqual([]);
+    expect(torn.chain(c).length).toBe(3);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
   describe('escapes are refused, nothing is committed, nothing lands outside', () => {
     let outside: string;
     let snaps: Snapshotter;

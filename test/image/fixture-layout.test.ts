@@ -17,7 +17,7 @@ describe('the fixture OCI image layout', () => {
   afterAll(async () => {
     for (const m of mounts.reverse()) execFileSync('umount', [m]);
     await store?.removeRootfs('fixture-layout').catch(() => undefined);
-    store?.close();
+    await store?.close();
     await stopAll();
     cleanupTempDirs();
   });

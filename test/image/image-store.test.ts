@@ -62,7 +62,7 @@ describe('image store', () => {
   });
 
   afterAll(async () => {
-    for (const s of stores) s.close();
+    await Promise.all(stores.map((s) => s.close()));
     for (const m of mounts.splice(0).reverse()) execFileSync('umount', [m]);
     for (const t of tmpfs) t.unmount();
     await stopAll();
@@ -258,8 +258,15 @@ describe('image store', () => {
     expect(fs.readdirSync(ingest).length).toBeGreaterThan(0); // the crash really left temp data
     fs.mkdirSync(path.join(root, 'image', 'snapshots', '.tmp-crashed', 'fs'), { recursive: true }); // as a kill during unpack leaves
 
+    // Layer 0 was committed but the pull never got to its flush: the marker says so.
+    const marker = path.join(root, 'image', 'snapshots', '.unsynced');
+    expect(JSON.parse(fs.readFileSync(marker, 'utf8'))).toEqual({ bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), fromId: 1 });
+
     proxy.rule = () => undefined;
     const store = open(root) as ImageStore;
+    // Same boot: the layer is in the page cache, so reopening syncs it and keeps it.
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(store.snapshots.list().map((s) => s.id)).toEqual([1]);
     expect(store.list()).toEqual([]);
     expect(store.content.ingestFiles()).toEqual([]);
     expect(store.snapshots.tempDirs()).toEqual([]);
@@ -267,6 +274,34 @@ describe('image store', () => {
     const img = await store.pull({ reference: `${proxy.host}/random:latest` });
     const m = await mountRootfs(store, img.id, `c4-${process.pid}`);
     expect(fs.readFileSync(path.join(m, 'noise')).equals(fs.readFileSync('/bin/busybox'))).toBe(true);
+  });
+
+  test('layers committed but not yet on disk when the machine went down: the image is forgotten and pulled again', async () => {
+    const root = tempDir('berth-image-root-');
+    const before = ImageStore.open({ root, client: fastClient(), bootId: 'boot-before' });
+    const img = await before.pull({ reference: ref('layered', 'v2') });
+    await before.close(); // flushed: a clean stop leaves no marker
+    const snaps = path.join(root, 'image', 'snapshots');
+    expect(fs.existsSync(path.join(snaps, '.unsynced'))).toBe(false);
+    const kept = ImageStore.open({ root, client: fastClient(), bootId: 'boot-after' });
+    stores.push(kept);
+    expect(kept.list().map((i) => i.id)).toEqual([img.id]); // no marker: a reboot keeps everything
+    await kept.close();
+
+    // What a power loss right after the pull's commits leaves: the marker naming the image's top two layers.
+    const ids = kept.snapshots.list().map((s) => s.id).sort((a, b) => a - b);
+    fs.writeFileSync(path.join(snaps, '.unsynced'), JSON.stringify({ bootId: 'boot-after', fromId: ids[1] }));
+    const rebooted = ImageStore.open({ root, client: fastClient(), bootId: 'boot-later' });
+    stores.push(rebooted);
+    expect(rebooted.snapshots.lost.length).toBe(ids.length - 1);
+    expect(rebooted.snapshots.list().map((s) => s.id)).toEqual([ids[0]]);
+    expect(rebooted.list()).toEqual([]);
+    expect(fs.existsSync(path.join(snaps, '.unsynced'))).toBe(false);
+    expect(rebooted.content.has(img.id)).toBe(true); // the blobs were fsynced when they were stored
+    const again = await rebooted.pull({ reference: ref('layered', 'v2') });
+    expect(again.id).toBe(img.id);
+    const m = await mountRootfs(rebooted, img.id, `c5-${process.pid}`);
+    expect(fs.readFileSync(path.join(m, 'etc/motd'), 'utf8')).toBe('v2\n');
   });
 
   test('bad input: reference, root, container key', async () => {

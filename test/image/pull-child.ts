@@ -8,9 +8,9 @@ const [root, reference] = process.argv.slice(2);
 const store = ImageStore.open({ root, maxConcurrentDownloads: 3 });
 store
   .pull({ reference, onProgress: (e) => process.stdout.write(JSON.stringify(e) + '\n') })
-  .then(() => {
+  .then(async () => {
+    await store.close();
     process.stdout.write('done\n');
-    store.close();
   })
   .catch((err: Error) => {
     process.stderr.write(`${err.message}\n`);

@@ -46,6 +46,49 @@ describe('content store', () => {
     expect(store.ingestFiles()).toEqual([]);
   });
 
+  test('a follower that keeps up gets the written Buffers themselves; one that fell behind reads the file', async () => {
+    const store = ContentStore.open(tempDir());
+    const chunks = Array.from({ length: 160 }, (_, i) => Buffer.alloc(64 * 1024, i)); // 10 MiB
+    const data = Buffer.concat(chunks);
+    const d = digestOf(data);
+    // The source hands out one chunk per call of `next`, so the test decides how far the download is.
+    let sent = 0;
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const source = Readable.from((async function* () {
+      for (const c of chunks) {
+        if (sent >= 96) await gate; // hold the last 4 MiB back until the late follower started
+        sent++;
+        yield c;
+      }
+    })(), { objectMode: false, highWaterMark: 1 });
+    const ingesting = store.ingest(d, data.length, () => source);
+    const early = store.follow(d);
+    expect(early.followed).toBe(true);
+    const seen: Buffer[] = [];
+    const reading = (async () => {
+      for await (const c of early.chunks) seen.push(c);
+    })();
+    while (sent < 96) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    // 6 MiB in, more than the 4 MiB window: a follower starting now begins in the file.
+    const late = store.follow(d);
+    const lateSeen: Buffer[] = [];
+    const lateReading = (async () => {
+      for await (const c of late.chunks) lateSeen.push(c);
+    })();
+    release?.();
+    await Promise.all([ingesting, reading, lateReading]);
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    expect(Buffer.concat(lateSeen).equals(data)).toBe(true);
+    // The early follower took the very chunks the source produced: no read, no copy.
+    const sources = new Set(chunks.map((c) => c.buffer));
+    expect(seen.every((c) => sources.has(c.buffer as ArrayBuffer))).toBe(true);
+    // The late one read its first bytes from the file (new Buffers), then caught up with the window.
+    expect(sources.has(lateSeen[0].buffer as ArrayBuffer)).toBe(false);
+    expect(sources.has(lateSeen[lateSeen.length - 1].buffer as ArrayBuffer)).toBe(true);
+  });
+
   test('concurrent ingests of one digest share one download', async () => {
     const store = ContentStore.open(tempDir());
     const data = Buffer.alloc(2 * 1024 * 1024, 3);

@@ -15,7 +15,7 @@ describe('unpacking while the layer streams', () => {
   const stores: ImageStore[] = [];
   let proxy: FaultProxy | undefined;
   afterAll(async () => {
-    for (const s of stores) s.close();
+    await Promise.all(stores.map((s) => s.close()));
     await proxy?.stop();
     await stopAll();
     cleanupTempDirs();

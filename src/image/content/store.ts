@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform, Writable } from 'node:stream';
 import { syncDir } from '../../common/atomic';
+import { readableChunks } from '../../common/readable-chunks';
 import { BerthError, asBerthError } from '../../common/errors';
 import { parseDigest, VerifyingStream, type Digest } from '../digest';
 import { IngestState } from './ingest-state';
@@ -83,10 +84,10 @@ export class ContentStore {
     return this.info(digest) !== undefined;
   }
 
-  read(digest: string): Readable {
+  read(digest: string, highWaterMark?: number): Readable {
     const p = this.blobPath(digest);
     if (!fs.existsSync(p)) throw new BerthError('NotFound', `blob ${digest} is not in the content store`);
-    return fs.createReadStream(p);
+    return fs.createReadStream(p, { highWaterMark });
   }
 
   /**
@@ -97,7 +98,7 @@ export class ContentStore {
   follow(digest: string): { chunks: AsyncIterable<Buffer>; followed: boolean } {
     const st = this.ingesting.get(digest);
     if (st) return { chunks: st.follow(), followed: true };
-    return { chunks: this.read(digest), followed: false };
+    return { chunks: readableChunks(this.read(digest, 1 << 20)), followed: false };
   }
 
   readBuffer(digest: string): Buffer {
@@ -252,7 +253,7 @@ class FileSink extends Writable {
 
   private write1(chunk: Buffer, cb: (err?: Error | null) => void): void {
     this.inflight = writeAll(this.fd, chunk).then(() => {
-      this.state.wrote(chunk.length);
+      this.state.wrote([chunk]);
       cb();
     }, (err: Error) => cb(err));
   }
@@ -261,9 +262,8 @@ class FileSink extends Writable {
     // Chunks that queued up while a write was running go down in one writev(2), without copying them together.
     if (chunks.length === 1) return this.write1(chunks[0].chunk, cb);
     const bufs = chunks.map((c) => c.chunk);
-    const total = bufs.reduce((n, b) => n + b.length, 0);
     this.inflight = writevAll(this.fd, bufs).then(() => {
-      this.state.wrote(total);
+      this.state.wrote(bufs);
       cb();
     }, (err: Error) => cb(err));
   }

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { BerthError } from '../../common/errors';
 import { silentLogger, type Logger } from '../../common/log';
+import { readableChunks } from '../../common/readable-chunks';
 import { digestOf, parseDigest, verifyBuffer, type Digest } from '../digest';
 import type { ImageReference } from '../reference';
 import { Authenticator } from './auth';
@@ -241,7 +242,7 @@ export class Repository {
             res = await self.blobResponse(first.ep, desc.digest, offset, what, signal);
             skip = res.statusCode === 200 ? offset : 0;
           }
-          for await (const c of res as AsyncIterable<Buffer>) {
+          for await (const c of readableChunks(res)) {
             let chunk = c;
             if (skip > 0) {
               const n = Math.min(skip, chunk.length);

@@ -35,8 +35,10 @@ const S_IFIFO = 0o010000;
 /** A layer written into its directory but not yet on disk for sure. */
 export interface AppliedLayer {
   result: ApplyResult;
-  /** syncfs of the snapshot's filesystem, then the helper ends. Must settle before the snapshot is committed. */
+  /** syncfs of the snapshot's filesystem, then the helper ends. */
   sync(): Promise<void>;
+  /** The helper ends, without a sync (the snapshotter syncs committed layers in batches). */
+  close(): Promise<void>;
   /** Ends the helper without syncing (the snapshot is being thrown away). */
   abort(): void;
 }
@@ -49,8 +51,8 @@ export async function applyLayer(items: AsyncIterable<TarItem>, root: string, lo
 }
 
 /**
- * Applies without waiting for the disk: the caller syncs (`sync()`) before committing, and meanwhile may build
- * the next layer over this one, so that the flush of one layer overlaps the writing of the next.
+ * Applies without waiting for the disk: the caller syncs (`sync()`), or closes and leaves the sync to the
+ * snapshotter's batched flush; meanwhile it may build the next layer over this one.
  */
 export async function applyLayerUnsynced(items: AsyncIterable<TarItem>, root: string, lowers: readonly LowerLayer[]): Promise<AppliedLayer> {
   const a = new Applier(root, lowers);
@@ -66,6 +68,14 @@ export async function applyLayerUnsynced(items: AsyncIterable<TarItem>, root: st
     sync: async () => {
       try {
         await a.meta.syncfs();
+        await a.meta.close();
+      } catch (err) {
+        a.meta.kill();
+        throw err;
+      }
+    },
+    close: async () => {
+      try {
         await a.meta.close();
       } catch (err) {
         a.meta.kill();

@@ -7,7 +7,8 @@
  *   rootfs/     containers' writable layers (snapshot/rootfs.ts)
  *
  * A pull writes its records last, so a crash never leaves a visible partial image; `open` removes what a
- * crash left in temp files and directories. One process owns a root at a time.
+ * crash left in temp files and directories, and forgets images whose layers a reboot may have torn (see
+ * snapshot/snapshotter.ts). One process owns a root at a time.
  */
 import * as path from 'node:path';
 import { BerthError, invalid } from '../../common/errors';
@@ -27,6 +28,8 @@ export interface ImageStoreOpenOptions extends ImageStoreOptions {
   logger?: Logger;
   /** A client to use instead of one built from `registries` (tests: fast retries). */
   client?: RegistryClient;
+  /** This boot's ID instead of the kernel's (tests: play a reboot, see snapshot/snapshotter.ts). */
+  bootId?: string;
 }
 
 export class ImageStore implements ImageStoreApi {
@@ -53,8 +56,27 @@ export class ImageStore implements ImageStoreApi {
     const dir = path.join(options.root, 'image');
     const log = options.logger ?? silentLogger;
     const client = options.client ?? new RegistryClient({ registries: options.registries, logger: log });
-    return new ImageStore(options, ContentStore.open(path.join(dir, 'content')), Snapshotter.open(path.join(dir, 'snapshots')),
+    const snapshots = Snapshotter.open(path.join(dir, 'snapshots'), { bootId: options.bootId });
+    const store = new ImageStore(options, ContentStore.open(path.join(dir, 'content')), snapshots,
       RecordStore.open(path.join(dir, 'records')), RootfsStore.open(path.join(dir, 'rootfs')), client, log);
+    store.dropIncompleteImages();
+    return store;
+  }
+
+  /**
+   * Images whose layers were dropped at open (committed but not yet synced when the machine went down) are
+   * forgotten: kubelet pulls them again, and their blobs are still in the content store.
+   */
+  private dropIncompleteImages(): void {
+    for (const r of this.records.all()) {
+      if (r.chainId === undefined) continue;
+      try {
+        this.snapshots.chain(r.chainId);
+      } catch {
+        this.records.delete(r.name);
+        this.log.warn('image dropped: its layers were not on disk when the machine went down', { image: r.name, id: r.id });
+      }
+    }
   }
 
   pull(req: PullRequest): Promise<ImageSummary> {
@@ -89,6 +111,8 @@ export class ImageStore implements ImageStoreApi {
       this.records.put({ name: n, ...base, pinned });
     }
     this.log.info('image pulled', { image: name, id: r.pulled.id, ms: Date.now() - started });
+    // The layers go to disk in the background; a container is only ever set up on synced layers.
+    this.snapshots.flush().catch((err: unknown) => this.log.error('syncing snapshots failed', { error: String(err) }));
     return summarize(this.records.all(), r.pulled.id)!;
   }
 
@@ -166,6 +190,7 @@ export class ImageStore implements ImageStoreApi {
     if (rec.chainId === undefined) throw new BerthError('FailedPrecondition', `image ${id} has no layers: nothing to mount`);
     const existing = this.rootfs.get(key);
     if (existing && existing.imageId !== id) throw new BerthError('AlreadyExists', `rootfs ${key} already exists for image ${existing.imageId}`);
+    await this.snapshots.flush();
     if (!existing) this.rootfs.create(key, id, rec.chainId);
     return { lowerdirs: this.snapshots.chain(rec.chainId).map((s) => this.snapshots.fsDir(s)), ...this.rootfs.paths(key) };
   }
@@ -174,7 +199,9 @@ export class ImageStore implements ImageStoreApi {
     this.rootfs.remove(key);
   }
 
-  close(): void {
+  /** Waits for layers still being synced (so that a clean stop leaves nothing to settle at the next open). */
+  async close(): Promise<void> {
     if (!this.options.client) this.client.close();
+    await this.snapshots.flush().catch((err: unknown) => this.log.error('syncing snapshots failed', { error: String(err) }));
   }
 }

@@ -1,9 +1,11 @@
 /**
  * One pull: blobs download in parallel (pull.ts, into the content store, each verified while it streams)
  * while layers are unpacked in order beside them, as they stream: layer n is applied as soon as layer n-1 is
- * written and its own blob has begun to arrive, reading the blob's temp file as it grows (no layer is held in
- * memory). Its diffID is checked at the end; its snapshot commits only after its sync, its blob's digest
- * verdict and layer n-1's commit. Any failure aborts the rest; nothing unverified is committed.
+ * written and its own blob has begun to arrive, following the blob as it is written (the newest few MiB
+ * straight from memory, older bytes from its temp file: no layer is held in memory). Its diffID is checked
+ * at the end; its snapshot commits only after its blob's digest verdict and layer n-1's commit (the
+ * snapshotter puts committed layers on disk in one batch, after the pull). Any failure aborts the rest;
+ * nothing unverified is committed.
  */
 import { BerthError } from '../../common/errors';
 import type { PullEvent } from '../api';
@@ -81,8 +83,8 @@ export async function pullAndUnpack(client: RegistryClient, content: ContentStor
     for (let i = 0; i < m.layers.length; i++) {
       const desc = m.layers[i];
       const b = blob(desc.digest);
-      // Layer i is written as soon as layer i-1 is (not committed: its sync runs meanwhile) and its blob has
-      // begun to arrive; it commits once its blob's digest checked out and layer i-1 is committed.
+      // Layer i is written as soon as layer i-1 is (not yet committed: its blob may still be arriving) and its
+      // blob has begun to arrive; it commits once its blob's digest checked out and layer i-1 is committed.
       if (!snapshots.get(chains[i])) await b.started.promise;
       const s: StagedSnapshot = await snapshots.stage(chains[i], below, config.diffIds[i],
         (fsDir, lowers) => unpackOne(content, desc, i, config.diffIds[i], fsDir, lowers, b.downloaded.promise), b.downloaded.promise);
@@ -115,8 +117,8 @@ export async function pullAndUnpack(client: RegistryClient, content: ContentStor
 
 /**
  * Unpacks one layer from its blob: followed while it downloads (the ingest verifies the compressed digest;
- * the snapshot commits only after that verdict), or read from the store when it is already there (verified
- * again on the way). The uncompressed bytes must hash to the config's diffID.
+ * the snapshot commits only after that verdict), or read from the store when it is already there. The
+ * uncompressed bytes must hash to the config's diffID.
  */
 async function unpackOne(content: ContentStore, desc: Descriptor, index: number, diffId: Digest, fsDir: string, lowers: LowerLayer[], downloaded: Promise<void>): Promise<AppliedLayer> {
   const what = `layer ${index} (${desc.digest})`;
@@ -128,7 +130,9 @@ async function unpackOne(content: ContentStore, desc: Descriptor, index: number,
       yield c;
     }
   })();
-  const layer = decompressLayer(counted, desc, what, { verify: !source.followed });
+  // Not hashed again here: a followed blob is verified by its running ingest (and nothing commits before that
+  // verdict), a stored one was verified on its way into the store.
+  const layer = decompressLayer(counted, desc, what, { verify: false });
   try {
     const applied = await applyLayerUnsynced(readTar(layer.chunks), fsDir, lowers);
     const got = layer.diffId();

@@ -6,11 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable, type Transform, type Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { BerthError } from '../../common/errors';
-import { VerifyingStream, type Digest } from '../digest';
+import { readableChunks } from '../../common/readable-chunks';
+import { DigestVerifier, type Digest } from '../digest';
 import { layerCompression, type Compression, type Descriptor } from '../registry/manifest';
 
 export interface UncompressedLayer {
@@ -46,68 +47,46 @@ export interface DecompressOptions {
 export function decompressLayer(input: Readable | AsyncIterable<Buffer>, desc: Pick<Descriptor, 'digest' | 'size' | 'mediaType'>, what = `layer ${desc.digest}`, options: DecompressOptions = {}): UncompressedLayer {
   const hash = createHash('sha256');
   let diffId: Digest | undefined;
+  const source: AsyncIterator<Buffer> = (input instanceof Readable ? readableChunks(input) : input)[Symbol.asyncIterator]();
   const closeInput = () => {
     if (input instanceof Readable) input.destroy();
-    else void (input as AsyncGenerator<Buffer>).return?.(undefined)?.catch(() => undefined);
+    void source.return?.(undefined)?.catch(() => undefined);
   };
+  const verifier = options.verify === false ? undefined : new DigestVerifier(desc.digest, desc.size, what);
+  /** The compressed bytes, verified on the way when asked: the first `head` chunks, then the rest of the input. */
+  async function* compressed(head: Buffer[]): AsyncGenerator<Buffer> {
+    yield* head;
+    for (let r = await source.next(); !r.done; r = await source.next()) {
+      verifier?.update(r.value);
+      yield r.value;
+    }
+    verifier?.finish();
+  }
   async function* run(): AsyncGenerator<Buffer> {
-    const verified: Transform = options.verify === false ? new PassThrough() : new VerifyingStream(desc.digest, desc.size, what);
-    const feeding = pipeline(input, verified).catch((err: unknown) => {
-      verified.destroy(err as Error);
-      throw err;
-    });
-    feeding.catch(() => undefined); // observed below
-    const it = verified[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const head: Buffer[] = [];
     let headLen = 0;
     while (headLen < 4) {
-      const r = await it.next();
+      const r = await source.next();
       if (r.done) break;
+      verifier?.update(r.value);
       head.push(r.value);
       headLen += r.value.length;
     }
-    const first = Buffer.concat(head);
-    const found = sniffCompression(first);
+    const found = sniffCompression(head.length === 1 ? head[0] : Buffer.concat(head));
     const declared = layerCompression(desc.mediaType);
-    if (found !== declared && first.length > 0) {
+    if (found !== declared && headLen > 0) {
       throw new BerthError('InvalidArgument', `${what}: media type ${desc.mediaType} says ${declared} but the content is ${found === 'none' ? 'not compressed' : found}`, { field: 'mediaType' });
     }
-    const rest = Readable.from((async function* () {
-      if (first.length > 0) yield first;
-      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-    })());
-    let output: AsyncIterable<Buffer>;
-    let finished: Promise<unknown>;
-    let stop = () => undefined as void;
-    if (found === 'none') {
-      output = rest;
-      finished = Promise.resolve();
-    } else if (found === 'gzip') {
-      const gunzip = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
-      finished = pipeline(rest, gunzip as unknown as Writable).catch((err: unknown) => {
-        if (err instanceof BerthError) throw err;
-        throw new BerthError('InvalidArgument', `${what}: bad gzip stream: ${(err as Error).message}`, { field: 'layer', cause: err });
-      });
-      finished.catch(() => undefined);
-      output = gunzip;
-      stop = () => gunzip.destroy();
-    } else {
-      const z = zstd(rest, what);
-      output = z.stdout;
-      finished = z.done;
-      stop = z.kill;
-    }
+    const output = found === 'none' ? { chunks: compressed(head), done: Promise.resolve(), stop: () => undefined } : found === 'gzip' ? gunzip(compressed(head), what) : zstd(Readable.from(compressed(head)), what);
     try {
-      for await (const c of output) {
-        hash.update(c as Buffer);
-        yield c as Buffer;
+      for await (const c of output.chunks) {
+        hash.update(c);
+        yield c;
       }
-      await finished;
-      await feeding;
+      await output.done;
       diffId = `sha256:${hash.digest('hex')}` as Digest;
     } finally {
-      stop();
-      rest.destroy();
+      output.stop();
       closeInput();
     }
   }
@@ -125,7 +104,50 @@ export function decompressLayer(input: Readable | AsyncIterable<Buffer>, desc: P
   };
 }
 
-function zstd(input: Readable, what: string): { stdout: Readable; done: Promise<void>; kill(): void } {
+interface Decompression {
+  chunks: AsyncIterable<Buffer>;
+  /** Settles once the decompressor has taken all its input (rejects with the reason it could not). */
+  done: Promise<void>;
+  stop(): void;
+}
+
+/** Feeds `input` into zlib by hand (write, wait for 'drain') and hands its output on chunk by chunk. */
+function gunzip(input: AsyncGenerator<Buffer>, what: string): Decompression {
+  const z = zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
+  const drained = () => new Promise<void>((resolve) => {
+    const done = () => {
+      z.off('drain', done);
+      z.off('close', done);
+      resolve();
+    };
+    z.on('drain', done);
+    z.on('close', done);
+  });
+  const done = (async () => {
+    try {
+      for await (const c of input) {
+        if (z.destroyed) return;
+        if (!z.write(c)) await drained();
+      }
+      z.end();
+    } catch (err) {
+      z.destroy(err as Error);
+      throw err;
+    }
+  })();
+  done.catch(() => undefined); // seen through the output, or awaited
+  const chunks = (async function* () {
+    try {
+      yield* readableChunks(z);
+    } catch (err) {
+      if (err instanceof BerthError || !(err as NodeJS.ErrnoException).code?.startsWith('Z_')) throw err;
+      throw new BerthError('InvalidArgument', `${what}: bad gzip stream: ${(err as Error).message}`, { field: 'layer', cause: err });
+    }
+  })();
+  return { chunks, done, stop: () => z.destroy() };
+}
+
+function zstd(input: Readable, what: string): Decompression {
   const child = spawn(ZSTD_BIN, ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
@@ -146,5 +168,12 @@ function zstd(input: Readable, what: string): { stdout: Readable; done: Promise<
     if (code !== 0) throw new BerthError('InvalidArgument', `${what}: bad zstd stream: ${stderr.trim() || `zstd exited with ${code}`}`, { field: 'layer' });
   })();
   done.catch(() => undefined);
-  return { stdout: child.stdout, done, kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); } };
+  return {
+    chunks: readableChunks(child.stdout),
+    done,
+    stop: () => {
+      input.destroy();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
 }
