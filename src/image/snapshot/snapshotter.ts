@@ -75,7 +75,9 @@ export class Snapshotter {
   private nextId = 1;
   /** Set while `.unsynced` is on disk (or being written) for the snapshots committed since the last flush. */
   private marker: Promise<void> | undefined;
-  private flushing: Promise<void> | undefined;
+  private round: Promise<void> | undefined;
+  /** Snapshots numbered below this are on disk. */
+  private syncedBelow = 1;
   /** Chain IDs dropped at open because a reboot may have torn them. */
   readonly lost: string[] = [];
 
@@ -100,6 +102,7 @@ export class Snapshotter {
       s.nextId = Math.max(s.nextId, rec.id + 1);
     }
     s.settleUnsynced();
+    s.syncedBelow = s.nextId;
     syncDir(dir);
     return s;
   }
@@ -127,28 +130,41 @@ export class Snapshotter {
     fs.rmSync(file, { force: true });
   }
 
+  /** Puts every snapshot committed so far on disk; resolves once nothing is left unsynced. */
+  async flush(): Promise<void> {
+    while (this.marker) await this.syncRound();
+  }
+
   /**
-   * Puts every snapshot committed so far on disk: one syncfs, started now or joined if one is running, then
-   * the marker is removed unless more commits came in meanwhile (then another round runs).
+   * Resolves once `chainId` and its parents are on disk (at once when they are): rounds that a concurrent
+   * pull keeps going for its own new layers are not waited for.
    */
-  flush(): Promise<void> {
-    this.flushing ??= (async () => {
+  async synced(chainId: string): Promise<void> {
+    const top = this.byChain.get(chainId)?.id; // a child's number is above its parents'
+    while (top !== undefined && top >= this.syncedBelow) await this.syncRound();
+  }
+
+  /**
+   * One syncfs, joined if one is running: everything committed before it started is on disk when it ends.
+   * The marker goes when no commit came in meanwhile.
+   */
+  private syncRound(): Promise<void> {
+    this.round ??= (async () => {
       try {
-        while (this.marker) {
-          await this.marker;
-          const upTo = this.nextId;
-          await syncfs(this.dir);
-          if (this.nextId === upTo) {
-            // Not fsynced: a marker that survives a power loss only drops snapshots that were safe.
-            fs.rmSync(path.join(this.dir, MARKER), { force: true });
-            this.marker = undefined;
-          }
+        await this.marker;
+        const upTo = this.nextId;
+        await syncfs(this.dir);
+        this.syncedBelow = Math.max(this.syncedBelow, upTo);
+        if (this.nextId === upTo) {
+          // Not fsynced: a marker that survives a power loss only drops snapshots that were safe.
+          fs.rmSync(path.join(this.dir, MARKER), { force: true });
+          this.marker = undefined;
         }
       } finally {
-        this.flushing = undefined;
+        this.round = undefined;
       }
     })();
-    return this.flushing;
+    return this.round;
   }
 
   /** The marker on disk before any commit it covers (commits number upwards from `nextId`). */

@@ -190,7 +190,7 @@ export class ImageStore implements ImageStoreApi {
     if (rec.chainId === undefined) throw new BerthError('FailedPrecondition', `image ${id} has no layers: nothing to mount`);
     const existing = this.rootfs.get(key);
     if (existing && existing.imageId !== id) throw new BerthError('AlreadyExists', `rootfs ${key} already exists for image ${existing.imageId}`);
-    await this.snapshots.flush();
+    await this.snapshots.synced(rec.chainId);
     if (!existing) this.rootfs.create(key, id, rec.chainId);
     return { lowerdirs: this.snapshots.chain(rec.chainId).map((s) => this.snapshots.fsDir(s)), ...this.rootfs.paths(key) };
   }
