@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { asBerthError, exitCodeOf, invalid } from '../common/errors';
 import { Logger, type LogLevel } from '../common/log';
 import type { ImageStoreApi, ImageStoreOptions } from '../image/api';
-import { bool, flagHelp, parseArgs, str, type FlagSpec } from './args';
+import { flagBool, flagHelp, flagString, parseArgs, type FlagSpec } from '../common/args';
 import { DEFAULT_CONFIG_FILE, DEFAULT_ROOT, DEFAULT_STATE, loadConfig, type BerthdConfig } from './config';
 import { CriServer } from './server';
 import { VERSION } from './version';
@@ -40,17 +40,17 @@ export async function berthdMain(argv: readonly string[], openStore: ImageStoreF
   let config: BerthdConfig;
   try {
     const args = parseArgs(argv, FLAGS);
-    if (bool(args, 'help')) {
+    if (flagBool(args, 'help')) {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (bool(args, 'version')) {
+    if (flagBool(args, 'version')) {
       process.stdout.write(`berthd version ${VERSION}\n`);
       return 0;
     }
     if (args.positional.length > 0) throw invalid(args.positional[0], 'unexpected argument (see --help)');
-    config = loadConfig(str(args, 'config'), { root: str(args, 'root'), state: str(args, 'state'), listen: str(args, 'listen'), logLevel: str(args, 'log-level') });
-    if (bool(args, 'check-config')) {
+    config = loadConfig(flagString(args, 'config'), { root: flagString(args, 'root'), state: flagString(args, 'state'), listen: flagString(args, 'listen'), logLevel: flagString(args, 'log-level') });
+    if (flagBool(args, 'check-config')) {
       process.stdout.write(JSON.stringify(config, null, 2) + '\n');
       return 0;
     }

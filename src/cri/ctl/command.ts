@@ -1,6 +1,6 @@
 /** What a berthctl command is: its flags, its help, and what it does with a connected client. */
 import { invalid } from '../../common/errors';
-import type { FlagSpec, ParsedArgs } from '../args';
+import type { FlagSpec, ParsedArgs } from '../../common/args';
 import type { CriClient } from './client';
 
 export interface CommandContext {

@@ -1,6 +1,6 @@
 /** `berthctl images`, `inspecti`, `rmi`: crictl's image commands. */
 import { BerthError, invalid } from '../../common/errors';
-import { bool } from '../args';
+import { flagBool } from '../../common/args';
 import type { Image, ImageStatusResponse, ListImagesResponse } from '../types';
 import { HELP_FLAG, outputFlag, outputFormat, type Command } from './command';
 import { humanSize, json, parsedInfo, table, truncatedId } from './format';
@@ -54,12 +54,12 @@ export const imagesCommand: Command = {
       stdout(json({ images }));
       return 0;
     }
-    if (bool(args, 'quiet')) {
+    if (flagBool(args, 'quiet')) {
       for (const i of images) stdout(`${i.id}\n`);
       return 0;
     }
-    const digests = bool(args, 'digests');
-    const noTrunc = bool(args, 'no-trunc');
+    const digests = flagBool(args, 'digests');
+    const noTrunc = flagBool(args, 'no-trunc');
     const rows: string[][] = [digests ? ['IMAGE', 'TAG', 'DIGEST', 'IMAGE ID', 'SIZE'] : ['IMAGE', 'TAG', 'IMAGE ID', 'SIZE']];
     for (const image of images) {
       const id = noTrunc ? image.id : truncatedId(image.id);
@@ -105,7 +105,7 @@ export const rmiCommand: Command = {
   flags: [{ name: 'all', short: 'a', kind: 'bool', help: 'remove all images' }, HELP_FLAG],
   async run({ client, args, stdout, stderr }) {
     let refs = args.positional;
-    if (bool(args, 'all')) {
+    if (flagBool(args, 'all')) {
       if (refs.length > 0) throw invalid('--all', 'takes no image arguments');
       refs = (await client.imageCall<unknown, ListImagesResponse>('ListImages', { filter: null })).images.map((i) => i.id);
     } else if (refs.length === 0) throw invalid('IMAGE', 'at least one image reference or ID is required (or --all)');

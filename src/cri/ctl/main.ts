@@ -1,6 +1,6 @@
 /** berthctl: a crictl-like client of berthd. Global flags, then a command and its own flags. */
 import { asBerthError, exitCodeOf, invalid } from '../../common/errors';
-import { bool, flagHelp, parseArgs, str, type FlagSpec } from '../args';
+import { flagBool, flagHelp, flagString, parseArgs, type FlagSpec } from '../../common/args';
 import { VERSION } from '../version';
 import { CriClient, DEFAULT_ENDPOINT, RpcError } from './client';
 import type { Command } from './command';
@@ -64,25 +64,25 @@ export async function berthctlMain(argv: readonly string[]): Promise<number> {
   try {
     const { global, rest } = splitGlobal(argv);
     const g = parseArgs(global, GLOBAL_FLAGS);
-    debug = bool(g, 'debug');
-    if (bool(g, 'version')) {
+    debug = flagBool(g, 'debug');
+    if (flagBool(g, 'version')) {
       out(`berthctl version ${VERSION}\n`);
       return 0;
     }
-    if (bool(g, 'help') || rest.length === 0 || rest[0] === 'help') {
+    if (flagBool(g, 'help') || rest.length === 0 || rest[0] === 'help') {
       out(usage());
-      return rest.length === 0 && !bool(g, 'help') ? 1 : 0;
+      return rest.length === 0 && !flagBool(g, 'help') ? 1 : 0;
     }
     command = COMMANDS.find((c) => c.name === rest[0] || c.aliases?.includes(rest[0]));
     if (!command) throw invalid(rest[0], `no such command (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
     const args = parseArgs(rest.slice(1), command.flags);
-    if (bool(args, 'help')) {
+    if (flagBool(args, 'help')) {
       out(`${command.summary}\n\nusage: ${command.usage}\n\nOPTIONS:\n${flagHelp(command.flags)}\n`);
       return 0;
     }
-    const runtimeEndpoint = str(g, 'runtime-endpoint') ?? process.env.CONTAINER_RUNTIME_ENDPOINT ?? DEFAULT_ENDPOINT;
-    const imageEndpoint = str(g, 'image-endpoint') ?? process.env.IMAGE_SERVICE_ENDPOINT ?? runtimeEndpoint;
-    const connectMs = parseDuration(str(g, 'timeout') ?? '2s', '--timeout') || 2000;
+    const runtimeEndpoint = flagString(g, 'runtime-endpoint') ?? process.env.CONTAINER_RUNTIME_ENDPOINT ?? DEFAULT_ENDPOINT;
+    const imageEndpoint = flagString(g, 'image-endpoint') ?? process.env.IMAGE_SERVICE_ENDPOINT ?? runtimeEndpoint;
+    const connectMs = parseDuration(flagString(g, 'timeout') ?? '2s', '--timeout') || 2000;
     const endpoint = command.name === 'version' ? runtimeEndpoint : imageEndpoint;
     client = new CriClient(endpoint, connectMs, connectMs * 60);
     await client.connect();

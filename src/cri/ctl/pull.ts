@@ -2,17 +2,17 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { invalid } from '../../common/errors';
-import { str } from '../args';
+import { flagString } from '../../common/args';
 import { PULL_ID_METADATA, type AuthConfig, type PullImageResponse, type PullProgressEvent } from '../types';
 import { HELP_FLAG, type Command, type CommandContext } from './command';
 import { humanSize } from './format';
 
 /** `--creds user:pass`, `--username/--password` or `--auth base64` → the CRI AuthConfig. */
 export function authConfig(ctx: Pick<CommandContext, 'args'>): AuthConfig | null {
-  const creds = str(ctx.args, 'creds');
-  const username = str(ctx.args, 'username');
-  const password = str(ctx.args, 'password');
-  const auth = str(ctx.args, 'auth');
+  const creds = flagString(ctx.args, 'creds');
+  const username = flagString(ctx.args, 'username');
+  const password = flagString(ctx.args, 'password');
+  const auth = flagString(ctx.args, 'auth');
   const given = [creds, username ?? password, auth].filter((v) => v !== undefined).length;
   if (given > 1) throw invalid('--creds', 'use one of --creds, --username/--password, --auth');
   const empty: AuthConfig = { username: '', password: '', auth: '', serverAddress: '', identityToken: '', registryToken: '' };
@@ -97,7 +97,7 @@ export const pullCommand: Command = {
     if (args.positional.length !== 1) throw invalid('IMAGE', 'pull takes exactly one image reference');
     const image = args.positional[0];
     const auth = authConfig(ctx);
-    const timeoutMs = parseDuration(str(args, 'pull-timeout') ?? '0', '--pull-timeout');
+    const timeoutMs = parseDuration(flagString(args, 'pull-timeout') ?? '0', '--pull-timeout');
     const metadata = new grpc.Metadata();
     let stream: grpc.ClientReadableStream<unknown> | undefined;
     const printer = new ProgressPrinter(ctx);

@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/log';
 import type { Runtime } from '../runtime/runtime';
-import type { FlagSpec, Parsed } from './args';
+import type { FlagSpec, ParsedArgs as Parsed } from '../../common/args';
 import { invalid } from '../../common/errors';
 
 export interface Context {

@@ -2,7 +2,7 @@
 import { asBerthError, exitCodeOf, invalid } from '../../common/errors';
 import { Logger, type LogFormat } from '../../common/log';
 import { DEFAULT_ROOT, Runtime } from '../runtime/runtime';
-import { flagBool, flagString, helpText, parseArgs, type FlagSpec } from './args';
+import { flagBool, flagString, helpText, parseArgs, type FlagSpec } from '../../common/args';
 import type { Command } from './command';
 import { exec } from './commands/exec';
 import { del, create, kill, run, start, state } from './commands/lifecycle';
@@ -65,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
     }
-    const args = parseArgs(rest, command.flags, command.stopAtFirstPositional);
+    const args = parseArgs(rest, command.flags, { stopAtFirstPositional: command.stopAtFirstPositional });
     const runtime = new Runtime({ root: flagString(global, 'root'), logger: log, cgroupDriver: flagBool(global, 'systemd-cgroup') ? 'systemd' : 'cgroupfs' });
     return await command.run({ runtime, log, out: writeOut }, args);
   } catch (err) {

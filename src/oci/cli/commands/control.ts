@@ -1,7 +1,7 @@
 /** pause, resume, update: changes to a running container's cgroup. */
 import * as fs from 'node:fs';
 import { invalid } from '../../../common/errors';
-import { flagString, type Parsed } from '../args';
+import { flagString, type ParsedArgs as Parsed } from '../../../common/args';
 import { requireId, type Command } from '../command';
 
 export const pause: Command = {

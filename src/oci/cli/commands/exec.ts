@@ -4,7 +4,7 @@ import { invalid } from '../../../common/errors';
 import { validateProcess } from '../../spec/validate';
 import { CAPABILITIES } from '../../spec/names';
 import type { Process } from '../../spec/types';
-import { flagBool, flagList, flagString, type Parsed } from '../args';
+import { flagBool, flagList, flagString, type ParsedArgs as Parsed } from '../../../common/args';
 import { requireId, type Command } from '../command';
 import { forwardSignals } from './lifecycle';
 import { writeErr } from '../output';

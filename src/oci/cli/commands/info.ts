@@ -8,7 +8,7 @@ import { defaultSpec } from '../../spec/default';
 import { CAPABILITIES } from '../../spec/names';
 import { NAMESPACE_TYPES, SECCOMP_ACTIONS, SECCOMP_OPERATORS } from '../../spec/types';
 import { OCI_VERSION } from '../../spec/validate';
-import { flagBool, flagString } from '../args';
+import { flagBool, flagString } from '../../../common/args';
 import { requireId, type Command } from '../command';
 import { VERSION } from '../version';
 import type { CgroupStats } from '../../cgroups';

@@ -1,7 +1,7 @@
 /** create, start, run, state, kill, delete: the lifecycle commands of runtime.md, with runc's flags. */
 import * as path from 'node:path';
 import { invalid } from '../../../common/errors';
-import { flagBool, flagString, type FlagSpec, type Parsed } from '../args';
+import { flagBool, flagString, type FlagSpec, type ParsedArgs as Parsed } from '../../../common/args';
 import { requireId, type Command } from '../command';
 import type { CreateOptions } from '../../runtime/runtime';
 
