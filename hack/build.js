@@ -28,9 +28,9 @@ const entries = {
  * berth-monitor runs once per container, so it links musl (about 30 KiB resident instead of 700 with glibc).
  */
 const natives = {
-  'berth-monitor': { cc: 'musl-gcc', sources: ['src/native/monitor.c', 'src/native/monitor-log.c', 'src/native/monitor-exit.c', 'src/native/monitor-sock.c'] },
+  'berth-monitor': { cc: 'musl-gcc', sources: ['src/native/monitor.c', 'src/native/monitor-log.c', 'src/native/monitor-exit.c', 'src/native/monitor-sock.c', 'src/native/fdio.c'] },
   'berth-spawner': { cc: 'musl-gcc', sources: ['src/native/spawner.c'] },
-  'berth-init': ['src/native/berth-init.c', 'src/native/plan.c', 'src/native/util.c', 'src/native/rootfs.c', 'src/native/creds.c', 'src/native/hooks.c', 'src/native/bpf.c'],
+  'berth-init': ['src/native/berth-init.c', 'src/native/plan.c', 'src/native/util.c', 'src/native/fdio.c', 'src/native/rootfs.c', 'src/native/creds.c', 'src/native/hooks.c', 'src/native/bpf.c'],
   'berth-layer-meta': ['src/native/layer-meta.c'],
   'berth-netlink': ['src/native/net/berth-netlink.c', 'src/native/net/link.c', 'src/native/net/nl.c'],
 };

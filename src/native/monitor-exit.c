@@ -22,7 +22,7 @@ int exit_write(const char *dir, const struct exit_record *r) {
                      r->pid, r->exit_code, r->signal, r->oom_killed ? "true" : "false", r->oom_kills, started, finished);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
-  if (write_full(fd, body, (size_t)len) != 0 || fsync(fd) != 0) {
+  if (write_all(fd, body, (size_t)len) != 0 || fsync(fd) != 0) {
     close(fd);
     return -1;
   }

@@ -59,7 +59,7 @@ static void write_record(enum stream_id id, char tag, const char *text, size_t l
   size_t done = (size_t)n;
   for (int i = 0; i < 3; i++) {
     if (done >= iov[i].iov_len) { done -= iov[i].iov_len; continue; }
-    if (write_full(log_fd, (char *)iov[i].iov_base + done, iov[i].iov_len - done) != 0) return;
+    if (write_all(log_fd, (char *)iov[i].iov_base + done, iov[i].iov_len - done) != 0) return;
     done = 0;
   }
 }
@@ -86,16 +86,3 @@ void log_flush(struct log_stream *s) {
   s->len = 0;
 }
 
-int write_full(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}

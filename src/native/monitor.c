@@ -143,7 +143,7 @@ static void close_client(struct client *c) {
 }
 
 static void reply(struct client *c, const char *text) {
-  if (write_full(c->fd, text, strlen(text)) != 0) close_client(c);
+  if (write_all(c->fd, text, strlen(text)) != 0) close_client(c);
 }
 
 /* Output to attached clients. A client that cannot keep up is disconnected rather than slowing the process,
@@ -155,7 +155,7 @@ static void broadcast(int stream, const char *data, size_t len) {
     struct client *c = &m.clients[i];
     if (c->fd < 0 || c->mode != C_ATTACH) continue;
     if (m.attach_backpressure) {
-      if (write_full(c->fd, head, 5) != 0 || write_full(c->fd, data, len) != 0) close_client(c);
+      if (write_all(c->fd, head, 5) != 0 || write_all(c->fd, data, len) != 0) close_client(c);
       continue;
     }
     struct iovec iov[2] = { { head, 5 }, { (void *)data, len } };
@@ -428,8 +428,8 @@ static void finish(int status) {
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &m.clients[i];
     if (c->fd < 0) continue;
-    if (c->mode == C_WATCH) write_full(c->fd, line, strlen(line));
-    if (c->mode == C_ATTACH) write_full(c->fd, frame, sizeof frame);
+    if (c->mode == C_WATCH) write_all(c->fd, line, strlen(line));
+    if (c->mode == C_ATTACH) write_all(c->fd, frame, sizeof frame);
     close(c->fd);
   }
   _exit(0);
@@ -525,7 +525,7 @@ static void parse_args(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      write_full(1, USAGE, sizeof USAGE - 1);
+      write_all(1, USAGE, sizeof USAGE - 1);
       _exit(0);
     } else if (strcmp(a, "--dir") == 0 && i + 1 < argc) m.dir = argv[++i];
     else if (strcmp(a, "--log") == 0 && i + 1 < argc) log_open(argv[++i]) == 0 ? (void)0 : fail("--log: open");

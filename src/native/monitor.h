@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "fdio.h"
+
 /* Longest CRI log line content; longer lines become several "P" records. */
 #define LOG_LINE_MAX 16384
 
@@ -61,6 +63,5 @@ int cgroup_return(void);
 int sock_listen(const char *path);
 int sock_recv_fd(int sock);
 
-int write_full(int fd, const void *buf, size_t len);
 
 #endif

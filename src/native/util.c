@@ -40,20 +40,6 @@ void die_errno(const char *fmt, ...) {
   _exit(1);
 }
 
-int write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 int sync_send(const char *fmt, ...) {
   char line[4200];
   va_list ap;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "fdio.h"
+
 /* The socket to berth-run (fd 3 at start). -1 once closed. */
 extern int sync_fd;
 
@@ -17,7 +19,6 @@ __attribute__((noreturn, format(printf, 1, 2))) void die_errno(const char *fmt, 
 int sync_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads one line (without the newline) from fd into buf; returns its length or -1 on EOF/error. */
 ssize_t read_line(int fd, char *buf, size_t size);
-int write_all(int fd, const void *buf, size_t len);
 int write_file(const char *path, const char *data);
 
 /*
