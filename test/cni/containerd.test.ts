@@ -33,17 +33,11 @@ function mkdirOwned(dir: string): void {
   made.push(top);
 }
 
-/** containerd keeps a parent cgroup per namespace (/<namespace> in every hierarchy) after its last container. */
-function removeNamespaceCgroups(name: string): void {
-  const top = '/sys/fs/cgroup';
-  for (const dir of [path.join(top, name), ...fs.readdirSync(top).map((h) => path.join(top, h, name))]) {
-    try {
-      fs.rmdirSync(dir);
-    } catch {
-      // Not there (or not a hierarchy).
-    }
-  }
-}
+// Shared with the benchmarks that run containerd (plain JS, so that `npm run bench` needs no compile step).
+const { writeContainerdConfig, removeNamespaceCgroups } = require('../../hack/bench/common') as {
+  writeContainerdConfig(dir: string, socket: string): string;
+  removeNamespaceCgroups(namespace: string): void;
+};
 
 /** An OCI image layout tarball of the busybox fixture rootfs, named `ref`. */
 function imageTar(dir: string, ref: string): string {
@@ -100,22 +94,7 @@ beforeAll(async () => {
   }));
   root = tempDir('berth-ctrd-');
   sock = path.join(root, 'containerd.sock');
-  const config = path.join(root, 'config.toml');
-  fs.writeFileSync(config, [
-    'version = 2',
-    `root = "${root}/root"`,
-    `state = "${root}/state"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-    '[grpc]',
-    `  address = "${sock}"`,
-    '[ttrpc]',
-    `  address = "${sock}.ttrpc"`,
-    '[debug]',
-    `  address = "${sock}.debug"`,
-    '[metrics]',
-    '  address = ""',
-    '',
-  ].join('\n'));
+  const config = writeContainerdConfig(root, sock);
   containerd = spawn('containerd', ['--config', config], { stdio: ['ignore', 'ignore', fs.openSync(path.join(root, 'containerd.log'), 'w')] });
   for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
   if (!fs.existsSync(sock)) throw new Error(`containerd did not start: ${fs.readFileSync(path.join(root, 'containerd.log'), 'utf8').slice(-2000)}`);
