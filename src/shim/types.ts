@@ -1,4 +1,5 @@
 /** The task API's messages as TypeScript sees them (proto-loader: camelCase fields, longs as numbers). */
+import type { TaskStats } from './driver';
 
 export interface TaskRef { id: string; execId?: string }
 
@@ -57,13 +58,8 @@ export interface AttachOutput { stream: 'STDOUT' | 'STDERR'; data: Buffer; exite
 export interface ResizeRequest { id: string; execId?: string; size: Size }
 export interface UpdateRequest { id: string; resourcesJson: string }
 
-export interface StatsResponse {
-  cpuUsageNs: number;
-  memoryUsage: number;
-  memoryWorkingSet: number;
-  memoryLimit: number;
-  pidsCurrent: number;
-  oomKills: number;
+/** TaskStats on the wire: the runtime's raw figures as JSON, and when they were read. */
+export interface StatsResponse extends Omit<TaskStats, 'raw'> {
   json: string;
   timestamp: number;
 }
