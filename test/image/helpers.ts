@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { BerthError } from '../../src/common/errors';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -24,6 +25,13 @@ export function requireTools(...tools: string[]): void {
 }
 
 const tempDirs: string[] = [];
+/** The BerthError `p` rejects with (anything else, or no rejection, fails the test). */
+export async function berthErrorOf(p: Promise<unknown>): Promise<BerthError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  if (!(err instanceof BerthError)) throw new Error(`expected a BerthError, got ${err instanceof Error ? err.stack : String(err)}`);
+  return err;
+}
+
 export function tempDir(prefix = 'berth-image-test-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempDirs.push(d);

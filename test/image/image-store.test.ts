@@ -7,23 +7,16 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
-import { BerthError } from '../../src/common/errors';
 import type { ImageStoreApi } from '../../src/image/api';
 import { hostPlatform } from '../../src/image/registry/manifest';
 import { ImageStore } from '../../src/image/store/image-store';
 import { RegistryClient } from '../../src/image/registry/client';
-import { cleanupTempDirs, mountTmpfs, requireTools, sha256, startProxy, startRegistry, stopAll, tempDir, type FaultProxy, type RegistryProcess } from './helpers';
+import { berthErrorOf, cleanupTempDirs, mountTmpfs, requireTools, sha256, startProxy, startRegistry, stopAll, tempDir, type FaultProxy, type RegistryProcess } from './helpers';
 import { busyboxTar, FEATURE_LAYER, layerFrom, pushIndex, pushTarImage, type TarImage } from './image-fixtures';
 
 const arch = hostPlatform().architecture;
 const other = arch === 'amd64' ? 'arm64' : 'amd64';
 const fastClient = () => new RegistryClient({ retries: 2, backoffMs: 10, maxBackoffMs: 20 });
-
-async function errorOf(p: Promise<unknown>): Promise<BerthError> {
-  const err = await p.then(() => undefined, (e) => e);
-  if (!(err instanceof BerthError)) throw new Error(`expected a BerthError, got ${err instanceof Error ? err.stack : String(err)}`);
-  return err;
-}
 
 describe('image store', () => {
   let reg: RegistryProcess;
@@ -199,7 +192,7 @@ describe('image store', () => {
 
   test('a layer whose diffID differs from the config is refused; nothing of it is committed', async () => {
     const store = open() as ImageStore;
-    const err = await errorOf(store.pull({ reference: ref('badiff') }));
+    const err = await berthErrorOf(store.pull({ reference: ref('badiff') }));
     expect(err.kind).toBe('InvalidArgument');
     expect(err.message).toMatch(/layer 1 \(sha256:[0-9a-f]+\): diffID mismatch: the image config says sha256:[0-9a-f]+, the uncompressed layer is sha256:/);
     expect(store.list()).toEqual([]);
@@ -210,7 +203,7 @@ describe('image store', () => {
 
   test('a layer that escapes is refused; no image, no snapshot of it, nothing outside', async () => {
     const store = open() as ImageStore;
-    const err = await errorOf(store.pull({ reference: ref('escape') }));
+    const err = await berthErrorOf(store.pull({ reference: ref('escape') }));
     expect(err.message).toMatch(/"\.\." component refused/);
     expect(store.list()).toEqual([]);
     expect(store.snapshots.list().length).toBe(1);
@@ -222,7 +215,7 @@ describe('image store', () => {
     const t = mountTmpfs(4096);
     tmpfs.push(t);
     const store = open(t.dir) as ImageStore;
-    const err = await errorOf(store.pull({ reference: ref('zeros') }));
+    const err = await berthErrorOf(store.pull({ reference: ref('zeros') }));
     expect(err.kind).toBe('ResourceExhausted');
     expect(err.message).toMatch(/no space left under .* while unpacking layer 0/);
     expect(store.list()).toEqual([]);
@@ -306,10 +299,10 @@ describe('image store', () => {
 
   test('bad input: reference, root, container key', async () => {
     const store = open();
-    expect((await errorOf(store.pull({ reference: 'library/BusyBox' }))).message).toMatch(/^image: invalid reference/);
+    expect((await berthErrorOf(store.pull({ reference: 'library/BusyBox' }))).message).toMatch(/^image: invalid reference/);
     expect(() => ImageStore.open({ root: 'relative/dir' })).toThrow(/^root: must be an absolute path/);
     expect(() => ImageStore.open({ root: '/tmp', maxConcurrentDownloads: 0 })).toThrow(/^maxConcurrentDownloads/);
-    expect((await errorOf(store.prepareRootfs('sha256:' + 'a'.repeat(64), 'k'))).kind).toBe('NotFound');
-    expect((await errorOf(store.prepareRootfs('x', '../evil'))).message).toMatch(/^key: invalid container key/);
+    expect((await berthErrorOf(store.prepareRootfs('sha256:' + 'a'.repeat(64), 'k'))).kind).toBe('NotFound');
+    expect((await berthErrorOf(store.prepareRootfs('x', '../evil'))).message).toMatch(/^key: invalid container key/);
   });
 });

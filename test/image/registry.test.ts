@@ -4,7 +4,6 @@
  * and a fault-injecting proxy for 5xx/429, cut connections, redirects and bad content types.
  */
 import * as fs from 'node:fs';
-import { BerthError } from '../../src/common/errors';
 import { ContentStore } from '../../src/image/content/store';
 import { pull } from '../../src/image/pull';
 import { parseReference } from '../../src/image/reference';
@@ -13,18 +12,12 @@ import { parseChallenges } from '../../src/image/registry/auth';
 import { hostPlatform } from '../../src/image/registry/manifest';
 import {
   cleanupTempDirs, makeHtpasswd, makePki, OCI_INDEX, DOCKER_LIST, pushImage, pushManifest, registryBlobFile, requireTools,
-  startProxy, startRegistry, startTokenServer, stopAll, tempDir, type PushedImage, type RegistryProcess, type Pki,
+  startProxy, startRegistry, startTokenServer, stopAll, tempDir, berthErrorOf, type PushedImage, type RegistryProcess, type Pki,
 } from './helpers';
 
 const arch = hostPlatform().architecture;
 const other = arch === 'amd64' ? 'arm64' : 'amd64';
 const fast: RegistryClientOptions = { retries: 4, backoffMs: 10, maxBackoffMs: 50 };
-
-async function kindOf(p: Promise<unknown>): Promise<BerthError> {
-  const err = await p.then(() => undefined, (e) => e);
-  if (!(err instanceof BerthError)) throw new Error(`expected a BerthError, got ${err instanceof Error ? err.stack : String(err)}`);
-  return err;
-}
 
 describe('registry client against docker-registry', () => {
   let storage: string;
@@ -94,7 +87,7 @@ describe('registry client against docker-registry', () => {
     expect(rec.digest).not.toBe(multiHere.manifest.digest);
     const otherRec = await pull(client, ContentStore.open(tempDir()), `${plain.host}/multi:latest`, { platform: { os: 'linux', architecture: other } });
     expect(otherRec.id).toBe(multiOther.config.digest);
-    const none = await kindOf(pull(client, ContentStore.open(tempDir()), `${plain.host}/multi:latest`, { platform: { os: 'linux', architecture: 's390x' } }));
+    const none = await berthErrorOf(pull(client, ContentStore.open(tempDir()), `${plain.host}/multi:latest`, { platform: { os: 'linux', architecture: 's390x' } }));
     expect(none.kind).toBe('NotFound');
     expect(none.message).toMatch(/no manifest for platform linux\/s390x \(available: linux\/.*\)/);
     const d = await pull(client, ContentStore.open(tempDir()), `${plain.host}/dockerish`);
@@ -105,7 +98,7 @@ describe('registry client against docker-registry', () => {
 
   test('not found', async () => {
     const client = new RegistryClient(fast);
-    const err = await kindOf(client.repository(parseReference(`${plain.host}/nosuch:tag`)).resolve());
+    const err = await berthErrorOf(client.repository(parseReference(`${plain.host}/nosuch:tag`)).resolve());
     expect(err.kind).toBe('NotFound');
     expect(err.message).toMatch(/manifest .*nosuch:tag not found/);
     client.close();
@@ -118,7 +111,7 @@ describe('registry client against docker-registry', () => {
     bytes[bytes.length - 1] ^= 0xff;
     fs.writeFileSync(file, bytes);
     const store = ContentStore.open(tempDir());
-    const err = await kindOf(pull(new RegistryClient(fast), store, `${plain.host}/tampered:digest`));
+    const err = await berthErrorOf(pull(new RegistryClient(fast), store, `${plain.host}/tampered:digest`));
     expect(err.kind).toBe('InvalidArgument');
     expect(err.message).toMatch(new RegExp(`digest mismatch: expected ${layer.digest}`));
     expect(store.has(layer.digest)).toBe(false);
@@ -131,7 +124,7 @@ describe('registry client against docker-registry', () => {
     const file = registryBlobFile(storage, layer.digest);
     fs.truncateSync(file, Math.floor(layer.size / 2));
     const store = ContentStore.open(tempDir());
-    const err = await kindOf(pull(new RegistryClient(fast), store, `${plain.host}/tampered:size`));
+    const err = await berthErrorOf(pull(new RegistryClient(fast), store, `${plain.host}/tampered:size`));
     expect(err.kind).toBe('InvalidArgument');
     expect(err.message).toMatch(/size mismatch \(truncated\)/);
     expect(store.has(layer.digest)).toBe(false);
@@ -143,11 +136,11 @@ describe('registry client against docker-registry', () => {
     const proxy = await startProxy(plain.port);
     const doc = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: busybox.config.digest, size: busybox.config.size }, layers: [], annotations: { pad: 'x'.repeat(5 << 20) } });
     proxy.rule = (req) => (req.url?.includes('/manifests/') ? { status: 200, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: doc } : undefined);
-    const err = await kindOf(new RegistryClient(fast).repository(parseReference(`${proxy.host}/big`)).resolve());
+    const err = await berthErrorOf(new RegistryClient(fast).repository(parseReference(`${proxy.host}/big`)).resolve());
     expect(err.kind).toBe('ResourceExhausted');
     expect(err.message).toMatch(/over the limit of 4194304 bytes/);
     // (that answer was chunked: the limit holds while streaming); a configured limit, with Content-Length declared
-    const small = await kindOf(new RegistryClient({ ...fast, maxManifestBytes: 100 }).repository(parseReference(`${plain.host}/busybox`)).resolve());
+    const small = await berthErrorOf(new RegistryClient({ ...fast, maxManifestBytes: 100 }).repository(parseReference(`${plain.host}/busybox`)).resolve());
     expect(small.message).toMatch(/\d+ bytes is over the limit of 100 bytes/);
     expect(small.kind).toBe('ResourceExhausted');
     await proxy.stop();
@@ -156,7 +149,7 @@ describe('registry client against docker-registry', () => {
   test('unknown manifest media type is refused clearly', async () => {
     const proxy = await startProxy(plain.port);
     proxy.rule = (req) => (req.url?.includes('/manifests/') ? { setHeaders: { 'content-type': 'application/vnd.example.thing+json' } } : undefined);
-    const err = await kindOf(new RegistryClient(fast).repository(parseReference(`${proxy.host}/busybox`)).resolve());
+    const err = await berthErrorOf(new RegistryClient(fast).repository(parseReference(`${proxy.host}/busybox`)).resolve());
     expect(err.kind).toBe('InvalidArgument');
     expect(err.message).toMatch(/unsupported manifest media type "application\/vnd.example.thing\+json"/);
     await proxy.stop();
@@ -177,7 +170,7 @@ describe('registry client against docker-registry', () => {
     expect(proxy.log.filter((l) => l.fault?.includes('"status"')).length).toBe(3);
     // bounded: a registry that always fails gives up with a clear error
     proxy.rule = (req) => (req.url === '/v2/' ? undefined : { status: 503 });
-    const err = await kindOf(new RegistryClient({ ...fast, retries: 2 }).repository(parseReference(`${proxy.host}/busybox:other`)).resolve());
+    const err = await berthErrorOf(new RegistryClient({ ...fast, retries: 2 }).repository(parseReference(`${proxy.host}/busybox:other`)).resolve());
     expect(err.kind).toBe('Unavailable');
     expect(err.message).toMatch(/answered 503/);
     await proxy.stop();
@@ -221,7 +214,7 @@ describe('registry client against docker-registry', () => {
     const client2 = new RegistryClient({ ...fast, registries: { '*': { mirrors: ['http://127.0.0.1:1'] } } });
     expect((await pull(client2, ContentStore.open(tempDir()), `${plain.host}/busybox`)).id).toBe(busybox.config.digest);
     // all fail: the upstream's error, naming the mirrors
-    const err = await kindOf(client2.repository(parseReference(`${plain.host}/nosuch`)).resolve());
+    const err = await berthErrorOf(client2.repository(parseReference(`${plain.host}/nosuch`)).resolve());
     expect(err.kind).toBe('NotFound');
     expect(err.message).toMatch(/also tried: 127\.0\.0\.1:1: .*connection refused/);
     await dead.stop();
@@ -245,7 +238,7 @@ describe('registry client against docker-registry', () => {
     });
 
     test('without the CA: a clear TLS error (no silent fallback to HTTP)', async () => {
-      const err = await kindOf(new RegistryClient(fast).repository(parseReference(`${tlsReg.host}/busybox`)).resolve());
+      const err = await berthErrorOf(new RegistryClient(fast).repository(parseReference(`${tlsReg.host}/busybox`)).resolve());
       expect(err.kind).toBe('Unavailable');
       expect(err.message).toMatch(/TLS certificate verification failed for https:\/\/127\.0\.0\.1:\d+: .*set registries."127\.0\.0\.1:\d+"\.ca/);
     });
@@ -257,7 +250,7 @@ describe('registry client against docker-registry', () => {
 
     test('client certificates', async () => {
       const mtls = await startRegistry({ storage, tls: { cert: pki.cert, key: pki.key, clientCA: pki.ca } });
-      const without = await kindOf(new RegistryClient({ ...fast, registries: { [mtls.host]: { ca: pki.ca } } }).repository(parseReference(`${mtls.host}/busybox`)).resolve());
+      const without = await berthErrorOf(new RegistryClient({ ...fast, registries: { [mtls.host]: { ca: pki.ca } } }).repository(parseReference(`${mtls.host}/busybox`)).resolve());
       expect(without.kind).toBe('Unavailable');
       expect(without.message).toMatch(/TLS handshake with https:\/\/127\.0\.0\.1:\d+ failed: .*set registries."127\.0\.0\.1:\d+"\.cert and \.key/);
       const client = new RegistryClient({ ...fast, registries: { [mtls.host]: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } } });
@@ -281,14 +274,14 @@ describe('registry client against docker-registry', () => {
     });
 
     test('without credentials: Unauthenticated', async () => {
-      const err = await kindOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`)).resolve());
+      const err = await berthErrorOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`)).resolve());
       expect(err.kind).toBe('Unauthenticated');
       expect(err.message).toMatch(/requires authentication: no credentials configured/);
     });
 
     test('wrong password: Unauthenticated', async () => {
       const client = new RegistryClient({ ...fast, registries: { [reg.host]: { auth: { username: 'alice', password: 'wrong' } } } });
-      const err = await kindOf(client.repository(parseReference(`${reg.host}/busybox`)).resolve());
+      const err = await berthErrorOf(client.repository(parseReference(`${reg.host}/busybox`)).resolve());
       expect(err.kind).toBe('Unauthenticated');
       expect(err.message).toMatch(/rejected the credentials for user "alice"/);
     });
@@ -315,18 +308,18 @@ describe('registry client against docker-registry', () => {
     });
 
     test('anonymous: Unauthenticated', async () => {
-      const err = await kindOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`)).resolve());
+      const err = await berthErrorOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`)).resolve());
       expect(err.kind).toBe('Unauthenticated');
     });
 
     test('wrong password at the token server: Unauthenticated', async () => {
-      const err = await kindOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`), { auth: { username: 'bob', password: 'nope' } }).resolve());
+      const err = await berthErrorOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`), { auth: { username: 'bob', password: 'nope' } }).resolve());
       expect(err.kind).toBe('Unauthenticated');
       expect(err.message).toMatch(/rejected the credentials .*user "bob"/);
     });
 
     test('token without pull access: PermissionDenied', async () => {
-      const err = await kindOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`), { auth: { username: 'eve', password: 'pw' } }).resolve());
+      const err = await berthErrorOf(new RegistryClient(fast).repository(parseReference(`${reg.host}/busybox`), { auth: { username: 'eve', password: 'pw' } }).resolve());
       expect(err.kind).toBe('PermissionDenied');
       expect(err.message).toMatch(/user "eve" may not pull busybox/);
     });
