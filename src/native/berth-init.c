@@ -26,6 +26,7 @@
 #include "rootfs.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/close_range.h>
 #include <fcntl.h>
@@ -186,7 +187,7 @@ static void setup_terminal(const struct plan *p, int console) {
   int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) die_errno("process.terminal: open %s", name);
   if (p->has_user && fchown(slave, (uid_t)p->uid, (gid_t)p->gid) != 0 && errno != EPERM) die_errno("process.terminal: chown %s", name);
-  if (p->mode == MODE_INIT && (p->clone_flags & CLONE_NEWNS)) mount_console(name);
+  if (p->mode == MODE_INIT) mount_console(name);
   send_fd(console, master, name);
   close(master);
   close(console);
@@ -228,7 +229,7 @@ static const char *resolve_exec(const struct plan *p, char *buf, size_t size) {
 
 /* Like runc: a process without HOME gets its user's home from the container's /etc/passwd, else "/". */
 static void default_home(struct plan *p) {
-  if (env_get(p, "HOME") || p->nenv >= 4094) return;
+  if (env_get(p, "HOME")) return; /* plan.c keeps a spare slot for it */
   static char home[4200];
   const char *dir = "/";
   static char line[4096];
@@ -263,25 +264,61 @@ static void move_preserved_fds(const struct plan *p) {
     if (dup2((int)(4 + i), (int)(3 + i)) < 0) die_errno("--preserve-fds: dup2");
   }
   if (p->preserve_fds) close((int)(3 + p->preserve_fds));
-  /* Whatever else our caller inherited must not reach the container (runc closes them too). */
-  if (syscall(SYS_close_range, (unsigned)(3 + p->preserve_fds), ~0U, CLOSE_RANGE_CLOEXEC) != 0) die_errno("close_range");
 }
 
-/* Everything from credentials to execve; shared by the container's init and exec'd processes. */
+/*
+ * Whatever else our caller left open must not reach the container (runc closes them too). Done once, first
+ * thing, on the host: no seccomp filter can refuse it yet, and /proc is the host's. Everything berth-init
+ * opens itself is close-on-exec. close_range needs Linux 5.11 for CLOSE_RANGE_CLOEXEC; older kernels (ENOSYS,
+ * EINVAL) and filters that refuse it (EPERM) get the same result through /proc/self/fd.
+ */
+static void close_inherited_fds(unsigned from) {
+  if (syscall(SYS_close_range, from, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  if (errno != ENOSYS && errno != EINVAL && errno != EPERM) die_errno("close_range");
+  DIR *dir = opendir("/proc/self/fd");
+  if (!dir) die_errno("close inherited fds: open /proc/self/fd");
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end || e->d_name[0] == 0 || fd < (long)from || fd == dirfd(dir)) continue;
+    int flags = fcntl((int)fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC) && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+      die_errno("close inherited fd %ld", fd);
+  }
+  closedir(dir);
+}
+
+/*
+ * Everything from credentials to execve; shared by the container's init and exec'd processes. The seccomp
+ * filter comes as late as it can: right before execve with no_new_privs, and before the identity change
+ * without it (loading a filter then needs CAP_SYS_ADMIN, which the change may drop). In that case the program
+ * is looked up before the filter, as root, so that a profile listing only what the workload calls still lets
+ * the rest of the setup run; only the identity change and execve run under it.
+ */
 static void finalize_and_exec(struct plan *p, int console) {
   char exe[4096];
+  const char *path = NULL;
   default_home(p);
   creds_apply_limits(p);
   if ((p->options & OPT_TERMINAL) && console >= 0) setup_terminal(p, console);
   else if ((p->options & OPT_SETSID) && setsid() < 0 && errno != EPERM) die_errno("setsid");
-  if (p->cwd && p->cwd[0] && chdir(p->cwd) != 0) die_errno("process.cwd: chdir %s", p->cwd);
-  /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the identity change may drop. */
-  if (!(p->options & OPT_NO_NEW_PRIVS)) creds_load_seccomp(p);
-  creds_apply_identity(p);
-  if (p->cwd && p->cwd[0] && chdir(p->cwd) != 0) die_errno("process.cwd: chdir %s as the container user", p->cwd);
-  const char *path = resolve_exec(p, exe, sizeof exe);
+  /* As root first; only a directory that root may not enter (root-squashed NFS) waits for the new identity. */
+  int chdir_later = 0;
+  if (p->cwd && p->cwd[0] && chdir(p->cwd) != 0) {
+    if (errno != EACCES && errno != EPERM) die_errno("process.cwd: chdir %s", p->cwd);
+    chdir_later = 1;
+  }
   move_preserved_fds(p);
-  if (p->options & OPT_NO_NEW_PRIVS) creds_load_seccomp(p);
+  int nnp = (p->options & OPT_NO_NEW_PRIVS) != 0;
+  if (!nnp) {
+    if (!chdir_later) path = resolve_exec(p, exe, sizeof exe);
+    creds_load_seccomp(p);
+  }
+  creds_apply_identity(p);
+  if (chdir_later && chdir(p->cwd) != 0) die_errno("process.cwd: chdir %s as the container user", p->cwd);
+  if (!path) path = resolve_exec(p, exe, sizeof exe);
+  if (nnp) creds_load_seccomp(p);
   sync_send("started");
   execve(path, (char *const *)p->argv, (char *const *)p->envp);
   die_errno("exec: \"%s\"", p->argv[0]);
@@ -407,6 +444,12 @@ static void join_cgroups(const struct plan *p) {
   }
 }
 
+/* A foreground parent only waits: it goes back to where it came from, out of the container's limits and `ps`. */
+static void leave_cgroups(const struct plan *p) {
+  if (!(p->options & OPT_FOREGROUND)) return;
+  for (int i = 0; i < p->ncgroup_leave; i++) (void)write_file(p->cgroup_leave[i], "0");
+}
+
 static void set_time_offsets(const struct plan *p) {
   if (!p->ntime_offsets) return;
   if (unshare(CLONE_NEWTIME) != 0) die_errno("linux.timeOffsets: unshare time namespace");
@@ -439,24 +482,28 @@ static void run_init(struct plan *p) {
       if (p->uid_map) write_id_map(child, "uid_map", p->uid_map);
     }
     if (console >= 0) close(console);
+    leave_cgroups(p);
     parent_after_fork(p, child, pty_socket);
   }
   if (pty_socket >= 0) close(pty_socket);
 
   /* The container's first process. Keep /proc/<pid> of this setup phase unreadable from inside. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  static char line[65536];
-  if (read_line(sync_fd, line, sizeof line) < 0 || strncmp(line, "go ", 3) != 0) _exit(1);
+  /* The state carries the annotations, which Kubernetes allows up to 256 KiB of. */
+  size_t line_size = 8u << 20;
+  char *line = malloc(line_size);
+  if (!line) die("out of memory for the state");
+  if (read_line(sync_fd, line, line_size) < 0 || strncmp(line, "go ", 3) != 0) _exit(1);
   const char *state = line + 3;
   if (flags & CLONE_NEWUSER) {
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) die_errno("linux.uidMappings: become root in the user namespace (is 0 mapped?)");
   }
-  if (flags & CLONE_NEWNS) rootfs_prepare(p);
+  rootfs_prepare(p);
   hooks_run(p, HOOK_CREATE_CONTAINER, state);
-  if (flags & CLONE_NEWNS) rootfs_enter(p);
+  rootfs_enter(p);
   if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) != 0) die_errno("hostname");
   if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) != 0) die_errno("domainname");
-  if (flags & CLONE_NEWNS) rootfs_finish(p);
+  rootfs_finish(p);
   /* runc hands the pty master over at create, so that the shim holds it before the program starts. */
   if (p->options & OPT_TERMINAL) {
     setup_terminal(p, console);
@@ -493,6 +540,7 @@ static void run_exec(struct plan *p) {
   if (child < 0) die_errno("fork");
   if (child > 0) {
     close(gate[0]);
+    leave_cgroups(p);
     /* The child waits for the gate so that "pid" always precedes anything it reports. */
     if (sync_send("pid %d", (int)child) != 0) { kill(child, SIGKILL); _exit(1); }
     close(gate[1]);
@@ -510,6 +558,8 @@ static void run_exec(struct plan *p) {
   char c;
   while (read(gate[0], &c, 1) < 0 && errno == EINTR) {}
   close(gate[0]);
+  /* A container without a mount namespace of its own lives in a chroot of the host's: so do its execs. */
+  if (p->rootfs && (chdir(p->rootfs) != 0 || chroot(".") != 0 || chdir("/") != 0)) die_errno("root.path: chroot %s", p->rootfs);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   finalize_and_exec(p, console);
 }
@@ -542,14 +592,16 @@ int main(int argc, char **argv) {
   static struct plan plan;
   static char err[512];
   if (plan_parse(buf, len, &plan, err, sizeof err) != 0) die("%s", err);
-  if (plan.mode == MODE_DEVICE_BPF) {
+  if (plan.mode == MODE_DEVICE_BPF || plan.mode == MODE_DETACH) {
     if (oneshot) {
       close(3);
       sync_fd = 1;
     }
+    if (plan.mode == MODE_DETACH) rootfs_detach(&plan);
     device_bpf_run(&plan);
   }
   if (oneshot) die("plan: mode %llu needs the sync socket on fd 3", (unsigned long long)plan.mode);
+  close_inherited_fds((unsigned)(4 + plan.preserve_fds));
   /* Move the sync socket out of the way of preserved fds and keep it from leaking into the container. */
   int high = fcntl(3, F_DUPFD_CLOEXEC, (int)(5 + plan.preserve_fds));
   if (high < 0) die_errno("dup sync fd");

@@ -66,10 +66,8 @@ void creds_apply_identity(const struct plan *p) {
   if (p->has_user) {
     /* Keep the permitted set across the uid change; the exact sets are installed right after. */
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) die_errno("prctl(PR_SET_KEEPCAPS)");
-    gid_t groups[64];
-    for (int i = 0; i < p->ngroups; i++) groups[i] = (gid_t)p->groups[i];
     /* setgroups is denied in a user namespace whose setgroups file says "deny"; only fail if groups were asked for. */
-    if (setgroups((size_t)p->ngroups, groups) != 0 && (p->ngroups > 0 || errno != EPERM))
+    if (setgroups((size_t)p->ngroups, p->groups) != 0 && (p->ngroups > 0 || errno != EPERM))
       die_errno("process.user.additionalGids: setgroups");
     if (setresgid((gid_t)p->gid, (gid_t)p->gid, (gid_t)p->gid) != 0) die_errno("process.user.gid: setgid %llu", (unsigned long long)p->gid);
     if (setresuid((uid_t)p->uid, (uid_t)p->uid, (uid_t)p->uid) != 0) die_errno("process.user.uid: setuid %llu", (unsigned long long)p->uid);

@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct cursor { unsigned char *p, *end; int bad; };
@@ -29,11 +30,33 @@ static const char *take_str_len(struct cursor *c, size_t *len) {
 
 static const char *take_str(struct cursor *c) { return take_str_len(c, NULL); }
 
-#define PUSH(arr, count, cap, value)          \
-  do {                                        \
-    if ((count) >= (int)(cap)) goto too_many; \
-    (arr)[(count)++] = (value);               \
+/* Appends to a list that grows as needed; `spare` slots stay free after the last entry (for a NULL end). */
+static int grow(void **arr, int count, int *cap, size_t size, int spare) {
+  if (count + spare < *cap) return 0;
+  int want = *cap ? *cap * 2 : 16;
+  while (want <= count + spare) want *= 2;
+  void *bigger = realloc(*arr, (size_t)want * size);
+  if (!bigger) return -1;
+  *arr = bigger;
+  *cap = want;
+  return 0;
+}
+
+#define PUSH_SPARE(arr, count, cap, spare, value)                                  \
+  do {                                                                           \
+    if (grow((void **)&(arr), (count), &(cap), sizeof *(arr), (spare)) != 0) goto no_memory; \
+    (arr)[(count)++] = (value);                                                  \
   } while (0)
+#define PUSH(arr, count, cap, value) PUSH_SPARE(arr, count, cap, 0, value)
+
+/* A NULL-terminated list of `n` strings taken from the record (hook args and env). */
+static const char **take_list(struct cursor *c, uint64_t n) {
+  if (n > (uint64_t)(c->end - c->p) / 5) { c->bad = 1; n = 0; } /* each string takes at least 5 bytes */
+  const char **list = calloc((size_t)n + 1, sizeof *list);
+  if (!list) { c->bad = 1; return NULL; }
+  for (uint64_t i = 0; i < n; i++) list[i] = take_str(c);
+  return list;
+}
 
 int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t errlen) {
   unsigned char *at = buf, *end = buf + len;
@@ -69,7 +92,7 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
       m.fstype = take_str(&c); m.data = take_str(&c);
       m.flags = take_u64(&c); m.kind = take_u64(&c); m.remount = take_u64(&c);
       m.propagation = take_u64(&c); m.attr = take_u64(&c);
-      PUSH(p->mounts, p->nmounts, MAX_ITEMS, m);
+      PUSH(p->mounts, p->nmounts, p->cmounts, m);
       break;
     }
     case T_DEVICE: {
@@ -77,20 +100,20 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
       d.label = take_str(&c); d.path = take_str(&c);
       d.mode = take_u64(&c); d.major = take_u64(&c); d.minor = take_u64(&c);
       d.uid = take_u64(&c); d.gid = take_u64(&c); d.bind = take_u64(&c);
-      PUSH(p->devices, p->ndevices, MAX_ITEMS, d);
+      PUSH(p->devices, p->ndevices, p->cdevices, d);
       break;
     }
     case T_SYMLINK: {
       struct pair s = { take_str(&c), take_str(&c), NULL };
-      PUSH(p->symlinks, p->nsymlinks, 64, s);
+      PUSH(p->symlinks, p->nsymlinks, p->csymlinks, s);
       break;
     }
-    case T_MASK: PUSH(p->masked, p->nmasked, MAX_ITEMS, take_str(&c)); break;
-    case T_READONLY: PUSH(p->readonly, p->nreadonly, MAX_ITEMS, take_str(&c)); break;
+    case T_MASK: PUSH(p->masked, p->nmasked, p->cmasked, take_str(&c)); break;
+    case T_READONLY: PUSH(p->readonly, p->nreadonly, p->creadonly, take_str(&c)); break;
     case T_SYSCTL: {
       struct pair s;
       s.a = take_str(&c); s.b = take_str(&c); s.c = take_str(&c);
-      PUSH(p->sysctls, p->nsysctls, MAX_ITEMS, s);
+      PUSH(p->sysctls, p->nsysctls, p->csysctls, s);
       break;
     }
     case T_HOSTNAME: p->hostname = take_str(&c); break;
@@ -98,12 +121,13 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
     case T_RLIMIT: {
       struct rlimit_op r;
       r.label = take_str(&c); r.resource = take_u64(&c); r.soft = take_u64(&c); r.hard = take_u64(&c);
-      PUSH(p->rlimits, p->nrlimits, 32, r);
+      if (p->nrlimits >= 32) goto too_many;
+      p->rlimits[p->nrlimits++] = r;
       break;
     }
     case T_OOM_SCORE_ADJ: p->has_oom_score_adj = 1; p->oom_score_adj = (int64_t)take_u64(&c); break;
     case T_USER: p->has_user = 1; p->uid = take_u64(&c); p->gid = take_u64(&c); p->umask = take_u64(&c); break;
-    case T_GROUP: PUSH(p->groups, p->ngroups, 64, take_u64(&c)); break;
+    case T_GROUP: PUSH(p->groups, p->ngroups, p->cgroups, (gid_t)take_u64(&c)); break;
     case T_CAPS:
       p->has_caps = 1;
       p->cap_bounding = take_u64(&c); p->cap_effective = take_u64(&c); p->cap_permitted = take_u64(&c);
@@ -116,20 +140,14 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
       p->seccomp = (const unsigned char *)take_str_len(&c, &p->seccomp_len);
       break;
     case T_CWD: p->cwd = take_str(&c); break;
-    case T_ARG: if (p->nargs >= 1023) goto too_many; p->argv[p->nargs++] = take_str(&c); break;
-    case T_ENV: if (p->nenv >= 4095) goto too_many; p->envp[p->nenv++] = take_str(&c); break;
+    case T_ARG: PUSH_SPARE(p->argv, p->nargs, p->cargs, 1, take_str(&c)); break;
+    case T_ENV: PUSH_SPARE(p->envp, p->nenv, p->cenv, 2, take_str(&c)); break;
     case T_HOOK: {
-      if (p->nhooks >= 32) goto too_many;
-      struct hook_op *h = &p->hooks[p->nhooks++];
-      h->phase = take_u64(&c); h->label = take_str(&c); h->path = take_str(&c); h->timeout = take_u64(&c);
-      uint64_t na = take_u64(&c);
-      if (na > 63) goto too_many;
-      for (uint64_t i = 0; i < na; i++) h->argv[i] = take_str(&c);
-      h->argv[na] = NULL;
-      uint64_t ne = take_u64(&c);
-      if (ne > 127) goto too_many;
-      for (uint64_t i = 0; i < ne; i++) h->envp[i] = take_str(&c);
-      h->envp[ne] = NULL;
+      struct hook_op h;
+      h.phase = take_u64(&c); h.label = take_str(&c); h.path = take_str(&c); h.timeout = take_u64(&c);
+      h.argv = take_list(&c, take_u64(&c));
+      h.envp = take_list(&c, take_u64(&c));
+      PUSH(p->hooks, p->nhooks, p->chooks, h);
       break;
     }
     case T_CONSOLE_SOCKET: p->console_socket = take_str(&c); break;
@@ -137,21 +155,30 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
     case T_START_SOCKET: p->start_socket = take_str(&c); break;
     case T_PRESERVE_FDS: p->preserve_fds = take_u64(&c); break;
     case T_PERSONALITY: p->has_personality = 1; p->personality = take_u64(&c); break;
-    case T_TIME_OFFSET: PUSH(p->time_offsets, p->ntime_offsets, 4, take_str(&c)); break;
+    case T_TIME_OFFSET:
+      if (p->ntime_offsets >= 4) goto too_many;
+      p->time_offsets[p->ntime_offsets++] = take_str(&c);
+      break;
     case T_DEVICE_BPF:
       p->device_bpf_dir = take_str(&c);
       p->device_bpf = (const unsigned char *)take_str_len(&c, &p->device_bpf_len);
       break;
     case T_IOPRIO: p->has_ioprio = 1; p->ioprio = take_u64(&c); break;
-    case T_CGROUP_JOIN: PUSH(p->cgroup_join, p->ncgroup_join, 32, take_str(&c)); break;
+    case T_CGROUP_JOIN: PUSH(p->cgroup_join, p->ncgroup_join, p->ccgroup_join, take_str(&c)); break;
+    case T_CGROUP_LEAVE: PUSH(p->cgroup_leave, p->ncgroup_leave, p->ccgroup_leave, take_str(&c)); break;
+    case T_DETACH: PUSH(p->detach, p->ndetach, p->cdetach, take_str(&c)); break;
     default:
       snprintf(err, errlen, "plan: unknown record tag %u (berth-init older than berth-run?)", tag);
       return -1;
     }
     if (c.bad) { snprintf(err, errlen, "plan: malformed record %u", tag); return -1; }
   }
+  /* Both lists exist even when empty, so that the NULL ends (and HOME's spare slot) can be written. */
+  if (grow((void **)&p->argv, p->nargs, &p->cargs, sizeof *p->argv, 1) != 0) goto no_memory;
+  if (grow((void **)&p->envp, p->nenv, &p->cenv, sizeof *p->envp, 2) != 0) goto no_memory;
   p->argv[p->nargs] = NULL;
   p->envp[p->nenv] = NULL;
+  if (p->mode == MODE_DETACH) return 0;
   if (p->mode == MODE_DEVICE_BPF) {
     if (!p->device_bpf_dir) { snprintf(err, errlen, "plan: device-bpf mode without a device program record"); return -1; }
     return 0;
@@ -161,5 +188,8 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
   return 0;
 too_many:
   snprintf(err, errlen, "plan: too many entries in record %u", tag);
+  return -1;
+no_memory:
+  snprintf(err, errlen, "plan: out of memory in record %u", tag);
   return -1;
 }

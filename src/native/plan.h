@@ -50,10 +50,13 @@ enum plan_tag {
   T_DEVICE_BPF = 35,    /* str cgroup v2 directory, str program (struct bpf_insn[]) */
   T_IOPRIO = 36,        /* u64 ioprio value */
   T_CGROUP_JOIN = 37,   /* str cgroup.procs file this process joins (by writing 0) before it clones */
+  T_CGROUP_LEAVE = 38,  /* str cgroup.procs file a foreground parent returns to after the clone */
+  T_DETACH = 39,        /* str mount point to unmount lazily with everything below it (MODE_DETACH) */
 };
 
 /* MODE_DEVICE_BPF: no process; attach the T_DEVICE_BPF program to its cgroup, reply "ok", exit (bpf.h). */
-enum plan_mode { MODE_INIT = 1, MODE_EXEC = 2, MODE_DEVICE_BPF = 3 };
+/* MODE_DETACH: no process; unmount each T_DETACH mount point lazily, reply "ok", exit. */
+enum plan_mode { MODE_INIT = 1, MODE_EXEC = 2, MODE_DEVICE_BPF = 3, MODE_DETACH = 4 };
 
 enum plan_option {
   OPT_FOREGROUND = 1 << 0,   /* stay as the process's parent, exit with its status */
@@ -63,12 +66,11 @@ enum plan_option {
   OPT_TERMINAL = 1 << 4,
   OPT_SETSID = 1 << 5,
   OPT_PATH_LOOKUP = 1 << 6,  /* resolve args[0] through PATH like execvp */
+  OPT_HOST_MOUNT_NS = 1 << 7, /* no mount namespace of its own: mounts land in the runtime's, under the rootfs */
 };
 
 enum mount_kind { KIND_DIR = 0, KIND_FILE = 1 };
 enum hook_phase { HOOK_CREATE_CONTAINER = 1, HOOK_START_CONTAINER = 2 };
-
-#define MAX_ITEMS 256
 
 struct mount_op {
   const char *label, *source, *dest, *fstype, *data;
@@ -87,43 +89,52 @@ struct rlimit_op { const char *label; uint64_t resource, soft, hard; };
 struct hook_op {
   uint64_t phase, timeout;
   const char *label, *path;
-  const char *argv[64];
-  const char *envp[128];
+  const char **argv, **envp; /* NULL-terminated */
 };
 
+/*
+ * Lists are sized by what the plan holds (the kernel's own limits, such as ARG_MAX and NGROUPS_MAX, are checked
+ * by berth-run at create, where the error can name the field). Namespaces, rlimits and time offsets are bounded
+ * by their kinds, which berth-run keeps unique.
+ */
 struct plan {
   uint64_t mode, options, clone_flags;
   struct { uint64_t type; const char *path, *label; } join[16];
   int njoin;
   const char *uid_map, *gid_map, *rootfs;
   uint64_t root_propagation;
-  struct mount_op mounts[MAX_ITEMS]; int nmounts;
-  struct device_op devices[MAX_ITEMS]; int ndevices;
-  struct pair symlinks[64]; int nsymlinks;
-  const char *masked[MAX_ITEMS]; int nmasked;
-  const char *readonly[MAX_ITEMS]; int nreadonly;
-  struct pair sysctls[MAX_ITEMS]; int nsysctls;
+  struct mount_op *mounts; int nmounts, cmounts;
+  struct device_op *devices; int ndevices, cdevices;
+  struct pair *symlinks; int nsymlinks, csymlinks;
+  const char **masked; int nmasked, cmasked;
+  const char **readonly; int nreadonly, creadonly;
+  struct pair *sysctls; int nsysctls, csysctls;
   const char *hostname, *domainname;
   struct rlimit_op rlimits[32]; int nrlimits;
   int has_oom_score_adj; int64_t oom_score_adj;
   int has_user; uint64_t uid, gid, umask;
-  uint64_t groups[64]; int ngroups;
+  gid_t *groups; int ngroups, cgroups;
   int has_caps; uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
   const char *apparmor, *selinux;
   uint64_t seccomp_flags; const unsigned char *seccomp; size_t seccomp_len;
   const char *cwd;
-  const char *argv[1024]; int nargs;
-  const char *envp[4096]; int nenv;
-  struct hook_op hooks[32]; int nhooks;
+  /* NULL-terminated, with one spare slot in envp for a default HOME. */
+  const char **argv; int nargs, cargs;
+  const char **envp; int nenv, cenv;
+  struct hook_op *hooks; int nhooks, chooks;
   const char *console_socket; uint64_t console_rows, console_cols;
   /* No start socket: `run`, the program starts as soon as the container is created. */
   const char *start_socket;
-  const char *cgroup_join[32]; int ncgroup_join;
+  const char **cgroup_join; int ncgroup_join, ccgroup_join;
+  /* cgroup.procs files a foreground parent moves itself back to once the container process exists. */
+  const char **cgroup_leave; int ncgroup_leave, ccgroup_leave;
   uint64_t preserve_fds;
   int has_personality; uint64_t personality;
   const char *time_offsets[4]; int ntime_offsets;
   const char *device_bpf_dir; const unsigned char *device_bpf; size_t device_bpf_len;
   int has_ioprio; uint64_t ioprio;
+  /* Mount points MODE_DETACH lazily unmounts (the mounts of a container without its own mount namespace). */
+  const char **detach; int ndetach, cdetach;
 };
 
 /* Parses buf (kept alive by the caller: strings point into it). Returns 0, or -1 with errbuf filled. */

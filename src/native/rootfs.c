@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <linux/mount.h>
 #include <sched.h>
 #include <stdio.h>
@@ -113,12 +114,79 @@ static void make_symlink(const struct pair *s) {
   close(pfd);
 }
 
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_mountinfo(char *s) {
+  char *out = s;
+  while (*s) {
+    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+      *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+      s += 4;
+    } else {
+      *out++ = *s++;
+    }
+  }
+  *out = 0;
+}
+
+/*
+ * pivot_root refuses a new root whose parent mount, or the current root's mount, is shared, and a bind of a path
+ * on an unbindable mount fails. So in our own namespace, the mount that holds the rootfs (the topmost one whose
+ * mount point is the longest prefix of it) and "/" are made private first when they are either; the requested
+ * propagation goes onto the new root after the pivot. Other mounts keep theirs (rshared bidirectional mounts).
+ */
+static void make_pivot_parents_private(const char *rootfs) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) die_errno("root.path: read /proc/self/mountinfo");
+  char line[8192], holder[4096] = "";
+  size_t holder_len = 0;
+  int holder_needs = 0, root_needs = 0;
+  while (fgets(line, sizeof line, f)) {
+    /* id parent major:minor root mount-point options [optional fields...] - fstype source super-options */
+    char *field[6] = {0}, *cur = line;
+    for (int i = 0; i < 6 && cur; i++) {
+      field[i] = cur;
+      cur = strchr(cur, ' ');
+      if (cur) *cur++ = 0;
+    }
+    if (!cur || !field[4]) continue;
+    char *dash = strncmp(cur, "- ", 2) == 0 ? cur : strstr(cur, " - ");
+    if (dash) *dash = 0;
+    int needs = strstr(cur, "shared:") != NULL || strstr(cur, "unbindable") != NULL;
+    char *mp = field[4];
+    unescape_mountinfo(mp);
+    size_t n = strcmp(mp, "/") == 0 ? 0 : strlen(mp);
+    if (n == 0) root_needs = needs;
+    if (n > 0 && (strncmp(rootfs, mp, n) != 0 || (rootfs[n] != '/' && rootfs[n] != 0))) continue;
+    if (n < holder_len) continue;
+    holder_len = n;
+    snprintf(holder, sizeof holder, "%s", mp);
+    holder_needs = needs;
+  }
+  fclose(f);
+  if (holder[0] && holder_needs && mount(NULL, holder, NULL, MS_PRIVATE, NULL) != 0)
+    die_errno("root.path: make %s (the mount holding the rootfs) private", holder);
+  if (root_needs && strcmp(holder, "/") != 0 && mount(NULL, "/", NULL, MS_PRIVATE, NULL) != 0)
+    die_errno("root.path: make / private for pivot_root");
+}
+
 void rootfs_prepare(const struct plan *p) {
-  /* Keep our mounts from propagating back to the host, whatever the host's "/" is. */
-  if (mount(NULL, "/", NULL, p->root_propagation ? p->root_propagation : (MS_REC | MS_SLAVE), NULL) != 0)
-    die_errno("linux.rootfsPropagation: set propagation of /");
-  /* pivot_root needs the new root to be a mount point. */
-  if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) die_errno("root.path: bind %s", p->rootfs);
+  if (p->options & OPT_HOST_MOUNT_NS) {
+    /*
+     * The runtime's own mount namespace: its "/" is left as it is. The rootfs gets a mount of its own, so that
+     * everything below it goes with one lazy unmount at delete (rootfs_detach), and that mount takes the
+     * requested propagation (private unless asked), so that the container's mounts stay out of other namespaces.
+     */
+    if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) die_errno("root.path: bind %s", p->rootfs);
+    if (mount(NULL, p->rootfs, NULL, p->root_propagation ? p->root_propagation : MS_PRIVATE, NULL) != 0)
+      die_errno("linux.rootfsPropagation: set on %s", p->rootfs);
+  } else {
+    /* Keep our mounts from propagating back to the host unless asked to (rshared for bidirectional mounts). */
+    if (mount(NULL, "/", NULL, p->root_propagation ? p->root_propagation : (MS_REC | MS_SLAVE), NULL) != 0)
+      die_errno("linux.rootfsPropagation: set propagation of /");
+    make_pivot_parents_private(p->rootfs);
+    /* pivot_root needs the new root to be a mount point. */
+    if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) die_errno("root.path: bind %s", p->rootfs);
+  }
   rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die_errno("root.path: open %s", p->rootfs);
   for (int i = 0; i < p->nmounts; i++) do_mount(&p->mounts[i]);
@@ -128,7 +196,10 @@ void rootfs_prepare(const struct plan *p) {
 
 void rootfs_enter(const struct plan *p) {
   if (chdir(p->rootfs) != 0) die_errno("root.path: chdir %s", p->rootfs);
-  if (p->options & OPT_NO_PIVOT) {
+  if (p->options & OPT_HOST_MOUNT_NS) {
+    /* Neither pivot_root nor a move: either would change the runtime's own root. */
+    if (chroot(".") != 0) die_errno("root.path: chroot");
+  } else if (p->options & OPT_NO_PIVOT) {
     if (mount(p->rootfs, "/", NULL, MS_MOVE, NULL) != 0) die_errno("root.path: move %s to /", p->rootfs);
     if (chroot(".") != 0) die_errno("root.path: chroot");
   } else {
@@ -138,10 +209,19 @@ void rootfs_enter(const struct plan *p) {
     if (umount2(".", MNT_DETACH) != 0) die_errno("root.path: detach old root");
   }
   if (chdir("/") != 0) die_errno("chdir /");
-  if (p->root_propagation && mount(NULL, "/", NULL, p->root_propagation, NULL) != 0)
+  if (!(p->options & OPT_HOST_MOUNT_NS) && p->root_propagation && mount(NULL, "/", NULL, p->root_propagation, NULL) != 0)
     die_errno("linux.rootfsPropagation: set on the new root");
   close(rootfd);
   rootfd = -1;
+}
+
+void rootfs_detach(const struct plan *p) {
+  for (int i = 0; i < p->ndetach; i++) {
+    if (umount2(p->detach[i], MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT)
+      die_errno("unmount %s", p->detach[i]);
+  }
+  sync_send("ok");
+  _exit(0);
 }
 
 static void mask_path(const char *path) {

@@ -8,4 +8,6 @@ void rootfs_prepare(const struct plan *p);
 void rootfs_enter(const struct plan *p);
 /* After entering: read-only root, masked and read-only paths, sysctls. */
 void rootfs_finish(const struct plan *p);
+/* MODE_DETACH: lazily unmounts each T_DETACH mount point with everything below it; replies "ok" and exits. */
+__attribute__((noreturn)) void rootfs_detach(const struct plan *p);
 #endif

@@ -127,7 +127,7 @@ describe('bad config.json is rejected by create before anything is made', () => 
     ['soft rlimit above hard', (s) => { s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 4096, hard: 1024 }]; }, /^process\.rlimits\[0\]\.soft: soft limit 4096 exceeds hard limit 1024/m],
     ['bad seccomp action', (s) => { s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_BOOM' as never }] }; }, /^linux\.seccomp\.syscalls\[0\]\.action: unknown action "SCMP_ACT_BOOM"/m],
     ['sysctl that is not namespaced', (s) => { s.linux!.sysctl = { 'kernel.foo': '1' }; }, /^linux\.sysctl\["kernel\.foo"\]: is not namespaced/m],
-    ['hostname without a uts namespace', (s) => { s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts'); }, /^hostname: cannot be set without a new UTS namespace/m],
+    ['hostname without a uts namespace', (s) => { s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts'); }, /^hostname: cannot be set without a UTS namespace/m],
     ['uid mappings without a user namespace', (s) => { s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }]; }, /^linux\.uidMappings: id mappings need a user namespace/m],
     ['cgroupsPath escaping with ..', (s) => { s.linux!.cgroupsPath = '/berth-test/../../escape'; }, /^linux\.cgroupsPath: .*escapes the cgroup root/m],
     ['relative cgroupsPath escaping with ..', (s) => { s.linux!.cgroupsPath = '../../x'; }, /^linux\.cgroupsPath: .*escapes/m],

@@ -2,6 +2,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ptys, requireHost } from '../helpers/host';
 import { BERTH_RUN, RuntimeCli, cleanupTempDirs, eventually, makeBundle, requireTools, tempDir, uniqueId } from '../helpers/oci';
 
 const cli = new RuntimeCli('berth-run');
@@ -10,6 +11,7 @@ const receivers: ChildProcess[] = [];
 
 beforeAll(() => {
   requireTools('cc');
+  requireHost(ptys());
   receiverBin = path.join(tempDir(), 'console-receiver');
   execFileSync('cc', ['-O2', '-o', receiverBin, path.join(__dirname, 'console-receiver.c')]);
 });
@@ -82,15 +84,29 @@ test('a terminal without --console-socket is refused before anything is created'
   expect(fs.existsSync(path.join(cli.root, id))).toBe(false);
 });
 
-test('run in the foreground with a terminal and no console socket relays our stdio through the pty, as runc does', () => {
+test('run in the foreground with a terminal and no console socket relays our terminal through the pty, as runc does', () => {
   const id = uniqueId('relay');
   const bundle = makeBundle((s) => {
     s.process!.terminal = true;
     s.process!.args = ['sh', '-c', 'read line; echo "got:$line tty:$(tty)"; exit 3'];
   });
-  const r = spawnSync(BERTH_RUN, ['--root', cli.root, 'run', '--bundle', bundle, id], { input: 'typed-line\n', encoding: 'utf8', timeout: 20000 });
+  // script(1) gives berth-run a controlling terminal, which a foreground run with a terminal needs (as runc's does).
+  const cmd = [BERTH_RUN, '--root', cli.root, 'run', '--bundle', bundle, id].map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { input: 'typed-line\n', encoding: 'utf8', timeout: 20000 });
   expect(r.status).toBe(3);
   expect(r.stdout.replace(/\r/g, '')).toMatch(/^got:typed-line tty:\/dev\/pts\/0$/m);
+  expect(fs.existsSync(path.join(cli.root, id))).toBe(false);
+});
+
+test('run in the foreground with a terminal but none of its own fails at once, before anything is created', () => {
+  const id = uniqueId('relay');
+  const bundle = makeBundle((s) => {
+    s.process!.terminal = true;
+    s.process!.args = ['sh'];
+  });
+  const r = spawnSync(BERTH_RUN, ['--root', cli.root, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 20000 });
+  expect(r.status).toBe(1);
+  expect(r.stderr).toMatch(/^process\.terminal: .*open \/dev\/tty failed/);
   expect(fs.existsSync(path.join(cli.root, id))).toBe(false);
 });
 

@@ -98,6 +98,22 @@ describe('valid configs of every supported spec version', () => {
     expect(rejection(raw).field).toBe('process');
     expect(validateConfig(raw, { requireProcess: false }).process).toBeUndefined();
   });
+
+  test('what runc accepts and the spec allows: no mount namespace, a joined UTS namespace with a hostname, pids without a limit', () => {
+    expect(() => validateConfig(config((c) => {
+      c.linux.namespaces = c.linux.namespaces.filter((n: Raw) => n.type !== 'mount');
+      c.linux.maskedPaths = [];
+      delete c.linux.readonlyPaths;
+    }))).not.toThrow();
+    expect(validateConfig(config((c) => { c.hostname = 'h'; c.linux.namespaces.find((n: Raw) => n.type === 'uts').path = '/proc/1/ns/uts'; })).hostname).toBe('h');
+    expect(validateConfig(config((c) => { c.linux.resources = { pids: {} }; })).linux?.resources?.pids).toEqual({ limit: 0 });
+  });
+
+  test('network and rdma limits reach the Spec (they were once dropped)', () => {
+    const spec = validateConfig(config((c) => { c.linux.resources = { network: { classID: 7, priorities: [{ name: 'eth0', priority: 2 }] }, rdma: { mlx5_0: { hcaHandles: 3 } } }; }));
+    expect(spec.linux?.resources?.network).toEqual({ classID: 7, priorities: [{ name: 'eth0', priority: 2 }] });
+    expect(spec.linux?.resources?.rdma).toEqual({ mlx5_0: { hcaHandles: 3, hcaObjects: undefined } });
+  });
 });
 
 describe('invalid configs name the exact field', () => {
@@ -136,9 +152,9 @@ describe('invalid configs name the exact field', () => {
     ['unknown namespace type', (c) => { c.linux.namespaces[1].type = 'bogus'; }, 'linux.namespaces[1].type', /unknown value "bogus"/],
     ['duplicate namespace', (c) => { c.linux.namespaces.push({ type: 'pid' }); }, 'linux.namespaces[6].type', /duplicate namespace "pid"/],
     ['relative namespace path', (c) => { c.linux.namespaces[1].path = 'proc/1/ns/net'; }, 'linux.namespaces[1].path', /absolute path/],
-    ['no mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: Raw) => n.type !== 'mount'); }, 'linux.namespaces', /mount namespace is required/],
+    ['masked paths without a mount namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: Raw) => n.type !== 'mount'); }, 'linux.maskedPaths', /need a mount namespace/],
+    ['read-only paths without a mount namespace', (c) => { c.linux.maskedPaths = []; c.linux.namespaces = c.linux.namespaces.filter((n: Raw) => n.type !== 'mount'); }, 'linux.readonlyPaths', /need a mount namespace/],
     ['hostname without uts namespace', (c) => { c.linux.namespaces = c.linux.namespaces.filter((n: Raw) => n.type !== 'uts'); }, 'hostname', /UTS namespace/],
-    ['hostname with a joined uts namespace', (c) => { c.linux.namespaces.find((n: Raw) => n.type === 'uts').path = '/proc/1/ns/uts'; }, 'hostname', /UTS namespace/],
     ['domainname without uts namespace', (c) => { c.hostname = ''; c.domainname = 'x'; c.linux.namespaces = c.linux.namespaces.filter((n: Raw) => n.type !== 'uts'); }, 'domainname'],
     ['uid mappings without user namespace', (c) => { c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, 'linux.uidMappings', /user namespace/],
     ['gid mappings without user namespace', (c) => { c.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]; }, 'linux.gidMappings', /user namespace/],
@@ -169,7 +185,8 @@ describe('invalid configs name the exact field', () => {
     ['memory swappiness above 100', (c) => { c.linux.resources.memory = { swappiness: 101 }; }, 'linux.resources.memory.swappiness'],
     ['device cgroup rule access', (c) => { c.linux.resources.devices = [{ allow: true, access: 'rwx' }]; }, 'linux.resources.devices[0].access', /r, w and m/],
     ['device cgroup rule type', (c) => { c.linux.resources.devices = [{ allow: true, type: 'p' }]; }, 'linux.resources.devices[0].type'],
-    ['pids limit missing', (c) => { c.linux.resources.pids = {}; }, 'linux.resources.pids.limit', /integer/],
+    ['pids limit not a number', (c) => { c.linux.resources.pids = { limit: '5' }; }, 'linux.resources.pids.limit', /integer/],
+    ['pids limit beyond int64', (c) => { c.linux.resources.pids = { limit: 1e19 }; }, 'linux.resources.pids.limit', /int64/],
     ['personality domain', (c) => { c.linux.personality = { domain: 'LINUX64' }; }, 'linux.personality.domain'],
     ['intelRdt', (c) => { c.linux.intelRdt = { closID: 'x' }; }, 'linux.intelRdt', /not supported/],
   ];

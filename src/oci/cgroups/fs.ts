@@ -144,7 +144,7 @@ export function readNumber(dir: string, file: string): number | undefined {
 }
 
 /** Decimal rendering of an integer without exponent notation (String(1e21) would be "1e+21"). */
-export function intString(n: number): string {
+export function intString(n: number | bigint): string {
   return BigInt(n).toString();
 }
 

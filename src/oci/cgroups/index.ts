@@ -7,7 +7,7 @@ import { type CgroupLayout, type CgroupMode, type Hierarchy, detectCgroupMode, h
 import { applyDevicesV1, normalizeDeviceRules, DEFAULT_ALLOWED_DEVICES } from './devices';
 import { compileDeviceProgram } from './devices-bpf';
 import { descendants, errnoOf, exists, mkdirTracked, readProcs, rmdirRetry, writeCgroupFile, writeCgroupFileAsync } from './fs';
-import { ownProcsFile, parseCgroupsPath, resolvePaths, UNIFIED } from './path';
+import { ownProcsFile, ownProcsFiles, parseCgroupsPath, resolvePaths, UNIFIED } from './path';
 import * as stats from './stats';
 import * as v1 from './v1';
 import * as v2 from './v2';
@@ -17,7 +17,7 @@ import { parseSystemdPath } from './systemd/properties';
 
 export type { CgroupLayout, CgroupMode, Hierarchy } from './detect';
 export type { BlkioDeviceStats, BlkioStats, CgroupStats, CpuStats, HugetlbStats, MemoryStats, PidsStats } from './stats';
-export { detectCgroupMode, hostLayout, ownProcsFile, unifiedOnly, UNIFIED, DEFAULT_ALLOWED_DEVICES, compileDeviceProgram };
+export { detectCgroupMode, hostLayout, ownProcsFile, ownProcsFiles, unifiedOnly, UNIFIED, DEFAULT_ALLOWED_DEVICES, compileDeviceProgram };
 export type { SystemdEndpoint, SystemdOptions } from './systemd/driver';
 export { SystemdCgroup } from './systemd/driver';
 

@@ -77,6 +77,19 @@ export function ownProcsFile(layout: CgroupLayout): string | undefined {
   }
 }
 
+/** cgroup.procs of this process's own cgroup in every hierarchy: where a process returns to leave a container's. */
+export function ownProcsFiles(layout: CgroupLayout): string[] {
+  const out: string[] = [];
+  for (const h of [...layout.v1, ...(layout.unified ? [layout.unified] : [])]) {
+    try {
+      out.push(path.posix.join(ownDir(h, h.ownCgroup), 'cgroup.procs'));
+    } catch {
+      // A hierarchy we cannot place ourselves in is one we never joined either.
+    }
+  }
+  return out;
+}
+
 function dirIn(h: Hierarchy, inner: InnerPath, parentOfOwn: boolean): string {
   if (inner.absolute) return path.posix.join(h.mountPoint, ...inner.segments);
   // On a pure v2 host runc starts from the parent of its own cgroup: its own cgroup has processes (at least

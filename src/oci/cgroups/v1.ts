@@ -47,6 +47,14 @@ function setMemoryLimit(dir: string, limit: number): void {
 export function applyMemoryV1(dir: string, m: Memory, log: Logger): void {
   const F = `${R}.memory`;
   const limit = m.limit ?? 0;
+  if (m.checkBeforeUpdate && limit > 0) {
+    const usage = readNumber(dir, 'memory.usage_in_bytes');
+    if (usage !== undefined && usage >= limit) {
+      throw new BerthError('FailedPrecondition', `memory limit ${limit} is not above the current usage ${usage} (checkBeforeUpdate)`, { field: `${F}.limit` });
+    }
+  }
+  // Kernels since 5.12 are always hierarchical and refuse 0 here: that refusal names the field.
+  if (m.useHierarchy !== undefined) writeCgroupFile(dir, 'memory.use_hierarchy', m.useHierarchy ? '1' : '0', `${F}.useHierarchy`);
   let swap = m.swap ?? 0;
   const hasMemsw = exists(path.join(dir, 'memory.memsw.limit_in_bytes'));
   // runc: an unlimited memory limit without an explicit swap limit means unlimited memory+swap too.

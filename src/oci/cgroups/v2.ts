@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { BerthError } from '../../common/errors';
+import { BerthError, invalid } from '../../common/errors';
 import type { Logger } from '../../common/log';
 import type { BlockIO, Cpu, HugepageLimit, Memory } from '../spec/types';
 import { exists, intString, mkdirTracked, parseFlatKeyed, readNumber, readOptional, sleepSync, writeCgroupFile } from './fs';
@@ -69,6 +69,7 @@ export function applyMemoryV2(dir: string, m: Memory, log: Logger): void {
   const F = `${R}.memory`;
   const limit = m.limit ?? 0;
   const swap = m.swap ?? 0;
+  if (m.useHierarchy === false) throw invalid(`${F}.useHierarchy`, 'cgroup v2 is always hierarchical; false cannot be honoured');
   if (m.checkBeforeUpdate && limit > 0) {
     const current = readNumber(dir, 'memory.current');
     if (current !== undefined && current >= limit) {

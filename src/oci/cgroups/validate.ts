@@ -12,8 +12,10 @@ import { normalizeDeviceRules } from './devices';
 const R = 'linux.resources';
 
 function int(v: unknown, field: string, min: number, max?: number): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (max !== undefined && v > max)) {
-    throw invalid(field, `must be an integer ${max !== undefined ? `from ${min} to ${max}` : `>= ${min}`}, got ${JSON.stringify(v)}`);
+  // bigint: a uint64 beyond 2^53 kept exact by the spec validator (hugepage limits).
+  const ok = typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
+  if (!ok || (v as number | bigint) < min || (max !== undefined && (v as number | bigint) > max)) {
+    throw invalid(field, `must be an integer ${max !== undefined ? `from ${min} to ${max}` : `>= ${min}`}, got ${typeof v === 'bigint' ? String(v) : JSON.stringify(v)}`);
   }
 }
 

@@ -3,6 +3,16 @@ import type { Runtime } from '../runtime/runtime';
 import type { FlagSpec, ParsedArgs as Parsed } from '../../common/args';
 import { invalid } from '../../common/errors';
 
+/**
+ * A process that could not be started: runc exits 255 then, so that callers can tell it from the process's own
+ * status; the error still goes to stderr and to --log like any other.
+ */
+export class NotStarted extends Error {
+  constructor(readonly reason: unknown) {
+    super(reason instanceof Error ? reason.message : String(reason));
+  }
+}
+
 export interface Context {
   runtime: Runtime;
   log: Logger;

@@ -3,7 +3,7 @@ import { asBerthError, exitCodeOf, invalid } from '../../common/errors';
 import { Logger, type LogFormat } from '../../common/log';
 import { DEFAULT_ROOT, Runtime } from '../runtime/runtime';
 import { flagBool, flagString, helpText, parseArgs, type FlagSpec } from '../../common/args';
-import type { Command } from './command';
+import { NotStarted, type Command } from './command';
 import { exec } from './commands/exec';
 import { del, create, kill, run, start, state } from './commands/lifecycle';
 import { events, features, list, ps, spec } from './commands/info';
@@ -69,11 +69,11 @@ export async function main(argv: string[]): Promise<number> {
     const runtime = new Runtime({ root: flagString(global, 'root'), logger: log, cgroupDriver: flagBool(global, 'systemd-cgroup') ? 'systemd' : 'cgroupfs' });
     return await command.run({ runtime, log, out: writeOut }, args);
   } catch (err) {
-    const e = asBerthError(err);
+    const e = asBerthError(err instanceof NotStarted ? err.reason : err);
     // Like runc: the plain message on stderr for people, a structured entry in --log for shims.
     if (flagStringSafe(argv.slice(0, i), 'log')) log.error(e.message, { kind: e.kind, ...(e.field ? { field: e.field } : {}) });
     writeErr(`${e.message}\n`);
-    return exitCodeOf(e.kind);
+    return err instanceof NotStarted ? 255 : exitCodeOf(e.kind);
   }
 }
 

@@ -8,6 +8,7 @@ import { invalid } from '../../common/errors';
 import { CAPABILITIES, NAMESPACES, RLIMITS } from '../spec/names';
 import type { Capabilities, Device, Hook, IdMapping, Mount, NamespaceType, Process, Spec } from '../spec/types';
 import { compileSeccomp } from '../seccomp/compile';
+import { checkHookLimits, checkProcessLimits } from './exec-limits';
 import { MS, parseMountOptions } from './mount-options';
 import { Mode, Option, PlanWriter, Tag } from './wire';
 import type { CgroupMountSource } from './cgroup-mounts';
@@ -20,6 +21,8 @@ export interface InitPlanInput {
   startSocket?: string;
   /** cgroup.procs files berth-init joins itself before it clones (absent: the caller moved it already). */
   cgroupJoin?: readonly string[];
+  /** cgroup.procs files a foreground berth-init returns to once the container process exists. */
+  cgroupLeave?: readonly string[];
   consoleSocket?: string;
   noPivot?: boolean;
   foreground?: boolean;
@@ -36,6 +39,9 @@ export interface ExecPlanInput {
   foreground?: boolean;
   preserveFds?: number;
   cgroupJoin?: readonly string[];
+  cgroupLeave?: readonly string[];
+  /** The container's rootfs: an exec into a container without a mount namespace of its own chroots there. */
+  rootfs: string;
 }
 
 const S_IFCHR = 0o020000;
@@ -75,9 +81,11 @@ export function buildInitPlan(input: InitPlanInput): Buffer {
   const w = new PlanWriter();
   w.add(Tag.MODE, Mode.INIT);
   const userns = (linux.namespaces ?? []).some((n) => n.type === 'user');
+  const hostMountNs = !hasMountNamespace(spec);
 
   let options = 0;
   if (input.foreground) options |= Option.FOREGROUND;
+  if (hostMountNs) options |= Option.HOST_MOUNT_NS;
   if (input.noPivot) options |= Option.NO_PIVOT;
   if (spec.root?.readonly) options |= Option.ROOT_READONLY;
   w.add(Tag.OPTIONS, options | processOptions(process));
@@ -94,7 +102,8 @@ export function buildInitPlan(input: InitPlanInput): Buffer {
   for (const [clock, off] of Object.entries(linux.timeOffsets ?? {})) w.add(Tag.TIME_OFFSET, `${clock} ${off.secs ?? 0} ${off.nanosecs ?? 0}`);
 
   w.add(Tag.ROOTFS, resolveRootfs(spec, bundle));
-  w.add(Tag.ROOT_PROPAGATION, rootPropagation(linux.rootfsPropagation));
+  // In the runtime's own namespace the default is private: the container's mounts reach no other namespace.
+  w.add(Tag.ROOT_PROPAGATION, hostMountNs && !linux.rootfsPropagation ? MS.PRIVATE | MS.REC : rootPropagation(linux.rootfsPropagation));
 
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => addMount(w, m, `mounts[${i}]`, bundle, input.cgroup));
@@ -125,7 +134,21 @@ export function buildInitPlan(input: InitPlanInput): Buffer {
   addHooks(w, 2, spec.hooks?.startContainer ?? [], 'hooks.startContainer');
   if (input.startSocket !== undefined) w.add(Tag.START_SOCKET, input.startSocket);
   for (const file of input.cgroupJoin ?? []) w.add(Tag.CGROUP_JOIN, file);
+  if (input.foreground) for (const file of input.cgroupLeave ?? []) w.add(Tag.CGROUP_LEAVE, file);
   addProcess(w, spec, process, input);
+  return w.finish();
+}
+
+/** A mount namespace of its own, new or joined; without one the container shares the runtime's (runtime-spec). */
+export function hasMountNamespace(spec: Spec): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === 'mount');
+}
+
+/** The plan for berth-init's one-shot detach mode: lazily unmount each mount point, with everything below it. */
+export function buildDetachPlan(mountPoints: readonly string[]): Buffer {
+  const w = new PlanWriter();
+  w.add(Tag.MODE, Mode.DETACH);
+  for (const mp of mountPoints) w.add(Tag.DETACH, mp);
   return w.finish();
 }
 
@@ -139,6 +162,8 @@ export function buildExecPlan(input: ExecPlanInput): Buffer {
     w.add(Tag.JOIN_NS, NAMESPACES[ns.type].flag, `/proc/${input.pid}/ns/${NAMESPACES[ns.type].file}`, `namespace ${ns.type} of the container`);
   }
   for (const file of input.cgroupJoin ?? []) w.add(Tag.CGROUP_JOIN, file);
+  if (input.foreground) for (const file of input.cgroupLeave ?? []) w.add(Tag.CGROUP_LEAVE, file);
+  if (!hasMountNamespace(spec)) w.add(Tag.ROOTFS, input.rootfs);
   // berth-init relays a terminal only for a container's own foreground init; exec needs a console socket.
   addProcess(w, spec, process, { ...input, foreground: false });
   return w.finish();
@@ -213,6 +238,7 @@ function addHooks(w: PlanWriter, phase: number, hooks: Hook[], field: string): v
   hooks.forEach((h, i) => {
     const args = h.args ?? [h.path];
     const env = h.env ?? [];
+    checkHookLimits(args, env, `${field}[${i}]`);
     w.add(Tag.HOOK, phase, `${field}[${i}]`, h.path, h.timeout ?? 0, args.length, ...args, env.length, ...env);
   });
 }
@@ -232,6 +258,21 @@ function addCapabilities(w: PlanWriter, caps: Capabilities): void {
   w.add(Tag.CAPS, capMask(caps.bounding), capMask(caps.effective), permitted, inheritable, ambient);
 }
 
+/**
+ * A foreground run without a console socket relays the container's terminal to ours, so there must be one; like
+ * runc, fail at once rather than leave the container waiting on a terminal nobody types into.
+ */
+function requireOwnTerminal(): void {
+  let fd: number;
+  try {
+    fd = fs.openSync('/dev/tty', 'r+');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENXIO' ? 'this process has no controlling terminal' : (err as Error).message;
+    throw invalid('process.terminal', `is true, and a foreground run relays the container's terminal to this one, but open /dev/tty failed: ${why} (set terminal to false, or pass --console-socket)`);
+  }
+  fs.closeSync(fd);
+}
+
 /** Security modules are applied only when the kernel has them; asking for one that is absent is an error. */
 function lsmEnabled(name: 'apparmor' | 'selinux'): boolean {
   try {
@@ -242,6 +283,7 @@ function lsmEnabled(name: 'apparmor' | 'selinux'): boolean {
 }
 
 function addProcess(w: PlanWriter, spec: Spec, process: Process, io: { consoleSocket?: string; preserveFds?: number; foreground?: boolean }): void {
+  checkProcessLimits(process);
   (process.rlimits ?? []).forEach((r, i) => w.add(Tag.RLIMIT, `process.rlimits[${i}]`, RLIMITS[r.type], r.soft, r.hard));
   if (process.oomScoreAdj !== undefined) w.add(Tag.OOM_SCORE_ADJ, BigInt(process.oomScoreAdj));
   if (process.ioPriority) {
@@ -268,6 +310,7 @@ function addProcess(w: PlanWriter, spec: Spec, process: Process, io: { consoleSo
     // In the foreground berth-init holds the master itself and relays our stdio, as `runc run` does.
     if (io.consoleSocket) w.add(Tag.CONSOLE_SOCKET, io.consoleSocket);
     else if (!io.foreground) throw invalid('process.terminal', 'a detached container with a terminal needs --console-socket to hand the pty master to');
+    else requireOwnTerminal();
     if (process.consoleSize) w.add(Tag.CONSOLE_SIZE, process.consoleSize.height, process.consoleSize.width);
   }
   if (io.preserveFds) w.add(Tag.PRESERVE_FDS, io.preserveFds);

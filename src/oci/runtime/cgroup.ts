@@ -1,6 +1,6 @@
 /** The runtime's view of cgroups: resolve at create, reload from the record afterwards, describe for mounts. */
 import * as path from 'node:path';
-import { DEFAULT_ALLOWED_DEVICES, hostLayout, loadCgroup, ownProcsFile, resolveCgroup, UNIFIED, type Cgroup, type CgroupLayout, type CgroupStats } from '../cgroups';
+import { DEFAULT_ALLOWED_DEVICES, hostLayout, loadCgroup, ownProcsFile, ownProcsFiles, resolveCgroup, UNIFIED, type Cgroup, type CgroupLayout, type CgroupStats } from '../cgroups';
 import type { CgroupHierarchy, CgroupMountSource } from '../plan/cgroup-mounts';
 import type { DeviceCgroupRule, Resources, Spec } from '../spec/types';
 import { attachDeviceProgram } from './device-program';
@@ -19,6 +19,11 @@ export type CgroupDriver = 'cgroupfs' | 'systemd';
 /** The file berth-init moves itself into at start to take the migration lock early (see berth-init.c). */
 export function migrationPrimer(): string | undefined {
   return ownProcsFile(cachedLayout());
+}
+
+/** Where a foreground berth-init goes back to once the container's process exists: our own cgroups. */
+export function ownCgroupFiles(): string[] {
+  return ownProcsFiles(cachedLayout());
 }
 
 export function cgroupForSpec(spec: Spec, id: string, driver: CgroupDriver): Cgroup {

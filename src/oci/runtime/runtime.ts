@@ -10,11 +10,12 @@ import { writeFileAtomic } from '../../common/atomic';
 import { BerthError, invalid, notFound, precondition } from '../../common/errors';
 import { Logger, silentLogger } from '../../common/log';
 import { nativeBinary } from '../../common/native';
-import { buildExecPlan, buildInitPlan, resolveRootfs } from '../plan/build';
+import { buildExecPlan, buildInitPlan, hasMountNamespace, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
-import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, migrationPrimer, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
+import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, migrationPrimer, ownCgroupFiles, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
 import { Helper, helperError, type Launcher } from './helper';
+import { detachHostMounts, mountsAt } from './host-mounts';
 import { runHooks } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
 import { Spawner } from './spawner';
@@ -148,7 +149,8 @@ export class Runtime {
       try {
         out.push(this.state(id));
       } catch (err) {
-        if (!(err instanceof BerthError && err.kind === 'NotFound')) throw err;
+        // Gone meanwhile, or not a container of ours (another runtime sharing --root): not listed.
+        if (!(err instanceof BerthError && err.kind === 'NotFound')) this.log.warn('skipping an entry that is not a readable container', { id, error: String(err) });
       }
     }
     return out;
@@ -235,7 +237,10 @@ export class Runtime {
     const spec = this.store.readSpec(id);
     const cgroup = cgroupFromRecord(record);
     const cgroupJoin = cgroup.joinFiles();
-    const plan = buildExecPlan({ spec, process: proc, pid: record.pid, consoleSocket: options.consoleSocket, foreground: !options.detach, preserveFds: options.preserveFds?.length, cgroupJoin });
+    const plan = buildExecPlan({
+      spec, process: proc, pid: record.pid, rootfs: record.rootfs, consoleSocket: options.consoleSocket, foreground: !options.detach,
+      preserveFds: options.preserveFds?.length, cgroupJoin, cgroupLeave: options.detach ? undefined : ownCgroupFiles(),
+    });
     const helper = await Helper.start({ stdio: options.stdio ?? ['inherit', 'inherit', 'inherit'], extraFds: options.preserveFds, launcher: options.launcher, spawner: this.liveSpawner() });
     try {
       if (!cgroupJoin) await cgroup.addProcess(helper.pid);
@@ -319,6 +324,7 @@ export class Runtime {
       plan = buildInitPlan({
         spec, bundle, startSocket: how.startNow ? undefined : this.store.startSocket(id), consoleSocket: options.consoleSocket,
         noPivot: options.noPivot, foreground: how.foreground, preserveFds: options.preserveFds?.length, cgroup: cgroupMountSource(spec, cgroup), cgroupJoin,
+        cgroupLeave: how.foreground ? ownCgroupFiles() : undefined,
       });
       this.store.claim(id);
     } catch (err) {
@@ -331,6 +337,7 @@ export class Runtime {
       id, bundle, rootfs, pid: 0, creator: { pid: process.pid, startTime: me?.startTime }, created: new Date().toISOString(),
       ociVersion: spec.ociVersion, annotations: spec.annotations, cgroupPaths: { ...cgroup.paths }, cgroupDriver: this.cgroupDriver,
     };
+    if (!hasMountNamespace(spec)) record.hostMounts = { baseline: mountsAt(rootfs) };
     try {
       // The record precedes the cgroup, so that `delete --force` after a crash knows what to remove.
       this.store.writeSpec(id, spec);
@@ -375,6 +382,7 @@ export class Runtime {
       } catch (cleanupErr) {
         this.log.warn('cgroup cleanup after failed create', { id, error: String(cleanupErr) });
       }
+      if (record.hostMounts) detachHostMounts(rootfs, record.hostMounts.baseline);
       this.store.remove(id);
       throw err;
     }
@@ -416,6 +424,7 @@ export class Runtime {
       throw new BerthError('Internal', `container ${record.id}: process ${record.pid} did not exit after SIGKILL`);
     }
     await cgroup.remove();
+    if (record.hostMounts) detachHostMounts(record.rootfs, record.hostMounts.baseline);
     if (spec?.hooks?.poststop) {
       try {
         await runHooks(spec.hooks.poststop, this.toState(record, spec, 'stopped'), 'poststop');

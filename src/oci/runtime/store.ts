@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic, readJsonFile } from '../../common/atomic';
 import { alreadyExists, invalid, notFound } from '../../common/errors';
+import { parseJson, stringifyJson } from '../../common/json';
 import type { Spec } from '../spec/types';
 
 export interface ContainerRecord {
@@ -27,6 +28,11 @@ export interface ContainerRecord {
   cgroupDriver?: 'cgroupfs' | 'systemd';
   /** Set once `start` succeeded. */
   started?: boolean;
+  /**
+   * Only for a container without a mount namespace of its own: how many mounts sat on its rootfs before it was
+   * created. Its own mounts are stacked above those, in the host's namespace, and delete removes them.
+   */
+  hostMounts?: { baseline: number };
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$/;
@@ -69,7 +75,8 @@ export class ContainerStore {
   }
 
   writeSpec(id: string, spec: Spec): void {
-    writeFileAtomic(path.join(this.dir(id), 'config.json'), JSON.stringify(spec), 0o600, { durable: false });
+    // Exact 64-bit integers (rlimits of 2^64-1) survive the round trip.
+    writeFileAtomic(path.join(this.dir(id), 'config.json'), stringifyJson(spec), 0o600, { durable: false });
   }
 
   read(id: string): ContainerRecord {
@@ -84,7 +91,7 @@ export class ContainerStore {
 
   readSpec(id: string): Spec {
     try {
-      return readJsonFile<Spec>(path.join(this.dir(id), 'config.json'));
+      return parseJson(fs.readFileSync(path.join(this.dir(id), 'config.json'), 'utf8')) as Spec;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`container "${id}" does not exist`);
       throw err;

@@ -75,8 +75,9 @@ export interface Capabilities {
 
 export interface Rlimit {
   type: string;
-  hard: number;
-  soft: number;
+  /** uint64, exact: 2^64-1 (RLIM_INFINITY) is beyond what a double holds. */
+  hard: number | bigint;
+  soft: number | bigint;
 }
 
 export interface Hook {
@@ -176,7 +177,8 @@ export interface BlockIO {
 
 export interface HugepageLimit {
   pageSize: string;
-  limit: number;
+  /** uint64, exact. */
+  limit: number | bigint;
 }
 
 export interface Resources {

@@ -3,6 +3,7 @@
  * trusted. Errors are InvalidArgument and name the field. Unknown properties are ignored, as the spec requires.
  */
 import { invalid } from '../../common/errors';
+import { parseJson } from '../../common/json';
 import * as c from './check';
 import { CAPABILITIES, RLIMITS } from './names';
 import { parseSeccomp } from '../seccomp/validate';
@@ -24,7 +25,7 @@ export interface ValidateOptions {
 export function parseConfigJson(text: string, file = 'config.json'): Spec {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJson(text);
   } catch (err) {
     throw invalid(file, `malformed JSON: ${(err as Error).message}`);
   }
@@ -60,7 +61,7 @@ export function validateProcess(v: unknown): Process {
   const user = {
     uid: c.integer(userObj.uid ?? 0, 'process.user.uid', 0, 0xffffffff),
     gid: c.integer(userObj.gid ?? 0, 'process.user.gid', 0, 0xffffffff),
-    umask: c.opt(userObj, 'umask', 'process.user', (x, f) => c.integer(x, f, 0, 0o777)),
+    umask: c.opt(userObj, 'umask', 'process.user', (x, f) => c.intOf(x, f, 'uint32')),
     additionalGids: c.opt(userObj, 'additionalGids', 'process.user', (x, f) => c.array(x, f).map((g, i) => c.integer(g, `${f}[${i}]`, 0, 0xffffffff))),
   };
   const args = c.stringArray(o.args ?? [], 'process.args');
@@ -83,6 +84,7 @@ export function validateProcess(v: unknown): Process {
   });
   if (o.consoleSize !== undefined && o.consoleSize !== null) {
     const cs = c.object(o.consoleSize, 'process.consoleSize');
+    // uint in the spec; a terminal's size is 16 bits wide (struct winsize).
     process.consoleSize = { height: c.integer(cs.height, 'process.consoleSize.height', 0, 65535), width: c.integer(cs.width, 'process.consoleSize.width', 0, 65535) };
   }
   if (o.capabilities !== undefined && o.capabilities !== null) process.capabilities = validateCapabilities(o.capabilities);
@@ -160,7 +162,7 @@ function validateHook(v: unknown, f: string): Hook {
     path,
     args: c.opt(o, 'args', f, c.stringArray),
     env: c.opt(o, 'env', f, c.stringArray),
-    timeout: c.opt(o, 'timeout', f, (x, ff) => c.integer(x, ff, 1)),
+    timeout: c.opt(o, 'timeout', f, (x, ff) => c.integer(x, ff, 1, 2 ** 31 - 1)),
   };
 }
 
@@ -227,7 +229,7 @@ function validateLinux(v: unknown): Linux {
       const f = `linux.timeOffsets.${clock}`;
       if (clock !== 'monotonic' && clock !== 'boottime') throw invalid(f, 'only "monotonic" and "boottime" clocks can be offset');
       const off = c.object(val, f);
-      linux.timeOffsets[clock] = { secs: c.opt(off, 'secs', f, c.integer), nanosecs: c.opt(off, 'nanosecs', f, (x, ff) => c.integer(x, ff, 0, 999999999)) };
+      linux.timeOffsets[clock] = { secs: c.opt(off, 'secs', f, (x, ff) => c.intOf(x, ff, 'int64')), nanosecs: c.opt(off, 'nanosecs', f, (x, ff) => c.integer(x, ff, 0, 999999999)) };
     }
   }
   if (o.personality !== undefined && o.personality !== null) {
@@ -246,33 +248,37 @@ function absolutePaths(v: unknown, f: string): string[] {
 }
 
 /** Shapes only; the cgroup driver checks what the kernel can express (and names the field when it cannot). */
+/** Shapes and spec types; the cgroup driver checks what the kernel can express (and names the field when it cannot). */
 export function validateResources(v: unknown, f: string): Resources {
   const o = c.object(v, f);
   const r: Resources = {};
-  const num = (x: unknown, ff: string) => c.integer(x, ff);
+  const i64 = (x: unknown, ff: string) => c.intOf(x, ff, 'int64');
+  const u64 = (x: unknown, ff: string) => c.intOf(x, ff, 'uint64');
+  const u32 = (x: unknown, ff: string) => c.intOf(x, ff, 'uint32');
+  const u16 = (x: unknown, ff: string) => c.intOf(x, ff, 'uint16');
   const section = <T>(key: string, build: (s: Record<string, unknown>, sf: string) => T): T | undefined =>
     o[key] === undefined || o[key] === null ? undefined : build(c.object(o[key], `${f}.${key}`), `${f}.${key}`);
   r.memory = section('memory', (s, sf) => ({
-    limit: c.opt(s, 'limit', sf, num), reservation: c.opt(s, 'reservation', sf, num), swap: c.opt(s, 'swap', sf, num),
-    kernel: c.opt(s, 'kernel', sf, num), kernelTCP: c.opt(s, 'kernelTCP', sf, num),
+    limit: c.opt(s, 'limit', sf, i64), reservation: c.opt(s, 'reservation', sf, i64), swap: c.opt(s, 'swap', sf, i64),
+    kernel: c.opt(s, 'kernel', sf, i64), kernelTCP: c.opt(s, 'kernelTCP', sf, i64),
     swappiness: c.opt(s, 'swappiness', sf, (x, ff) => c.integer(x, ff, 0, 100)),
     disableOOMKiller: c.opt(s, 'disableOOMKiller', sf, c.boolean), useHierarchy: c.opt(s, 'useHierarchy', sf, c.boolean),
     checkBeforeUpdate: c.opt(s, 'checkBeforeUpdate', sf, c.boolean),
   }));
   r.cpu = section('cpu', (s, sf) => ({
-    shares: c.opt(s, 'shares', sf, num), quota: c.opt(s, 'quota', sf, num), burst: c.opt(s, 'burst', sf, num),
-    period: c.opt(s, 'period', sf, num), realtimeRuntime: c.opt(s, 'realtimeRuntime', sf, num),
-    realtimePeriod: c.opt(s, 'realtimePeriod', sf, num), cpus: c.opt(s, 'cpus', sf, c.string), mems: c.opt(s, 'mems', sf, c.string),
-    idle: c.opt(s, 'idle', sf, num),
+    shares: c.opt(s, 'shares', sf, u64), quota: c.opt(s, 'quota', sf, i64), burst: c.opt(s, 'burst', sf, u64),
+    period: c.opt(s, 'period', sf, u64), realtimeRuntime: c.opt(s, 'realtimeRuntime', sf, i64),
+    realtimePeriod: c.opt(s, 'realtimePeriod', sf, u64), cpus: c.opt(s, 'cpus', sf, c.string), mems: c.opt(s, 'mems', sf, c.string),
+    idle: c.opt(s, 'idle', sf, i64),
   }));
-  r.pids = section('pids', (s, sf) => ({ limit: c.integer(s.limit, `${sf}.limit`) }));
+  r.pids = section('pids', (s, sf) => ({ limit: s.limit === undefined || s.limit === null ? 0 : i64(s.limit, `${sf}.limit`) }));
   r.blockIO = section('blockIO', (s, sf) => {
     const devices = <T>(key: string, build: (d: Record<string, unknown>, df: string) => T): T[] | undefined =>
       c.opt(s, key, sf, (x, ff) => c.array(x, ff).map((d, i) => build(c.object(d, `${ff}[${i}]`), `${ff}[${i}]`)));
-    const throttle = (d: Record<string, unknown>, df: string) => ({ major: c.integer(d.major, `${df}.major`, 0), minor: c.integer(d.minor, `${df}.minor`, 0), rate: c.integer(d.rate, `${df}.rate`, 0) });
+    const throttle = (d: Record<string, unknown>, df: string) => ({ major: i64(d.major, `${df}.major`), minor: i64(d.minor, `${df}.minor`), rate: u64(d.rate, `${df}.rate`) });
     return {
-      weight: c.opt(s, 'weight', sf, num), leafWeight: c.opt(s, 'leafWeight', sf, num),
-      weightDevice: devices('weightDevice', (d, df) => ({ major: c.integer(d.major, `${df}.major`, 0), minor: c.integer(d.minor, `${df}.minor`, 0), weight: c.opt(d, 'weight', df, num), leafWeight: c.opt(d, 'leafWeight', df, num) })),
+      weight: c.opt(s, 'weight', sf, u16), leafWeight: c.opt(s, 'leafWeight', sf, u16),
+      weightDevice: devices('weightDevice', (d, df) => ({ major: i64(d.major, `${df}.major`), minor: i64(d.minor, `${df}.minor`), weight: c.opt(d, 'weight', df, u16), leafWeight: c.opt(d, 'leafWeight', df, u16) })),
       throttleReadBpsDevice: devices('throttleReadBpsDevice', throttle), throttleWriteBpsDevice: devices('throttleWriteBpsDevice', throttle),
       throttleReadIOPSDevice: devices('throttleReadIOPSDevice', throttle), throttleWriteIOPSDevice: devices('throttleWriteIOPSDevice', throttle),
     };
@@ -292,12 +298,31 @@ export function validateResources(v: unknown, f: string): Resources {
       return {
         allow: c.boolean(d.allow, `${df}.allow`),
         type: c.opt(d, 'type', df, (t, ff) => c.oneOf(t, ff, ['a', 'c', 'b'] as const)),
-        major: c.opt(d, 'major', df, num), minor: c.opt(d, 'minor', df, num), access,
+        major: c.opt(d, 'major', df, i64), minor: c.opt(d, 'minor', df, i64), access,
       };
     });
   }
+  if (o.network !== undefined && o.network !== null) {
+    const n = c.object(o.network, `${f}.network`);
+    const nf = `${f}.network`;
+    r.network = {
+      classID: c.opt(n, 'classID', nf, u32),
+      priorities: c.opt(n, 'priorities', nf, (x, ff) => c.array(x, ff).map((p, i) => {
+        const po = c.object(p, `${ff}[${i}]`);
+        return { name: c.nonEmptyString(po.name, `${ff}[${i}].name`), priority: u32(po.priority, `${ff}[${i}].priority`) };
+      })),
+    };
+  }
+  if (o.rdma !== undefined && o.rdma !== null) {
+    const rd = c.object(o.rdma, `${f}.rdma`);
+    r.rdma = {};
+    for (const [dev, lim] of Object.entries(rd)) {
+      const lf = `${f}.rdma[${JSON.stringify(dev)}]`;
+      const l = c.object(lim, lf);
+      r.rdma[dev] = { hcaHandles: c.opt(l, 'hcaHandles', lf, u32), hcaObjects: c.opt(l, 'hcaObjects', lf, u32) };
+    }
+  }
   if (o.unified !== undefined && o.unified !== null) r.unified = c.stringMap(o.unified, `${f}.unified`);
-  if (o.network !== undefined && o.network !== null) c.object(o.network, `${f}.network`);
   return r;
 }
 
@@ -306,12 +331,18 @@ function crossCheck(spec: Spec): void {
   const linux = spec.linux ?? {};
   const ns = new Map((linux.namespaces ?? []).map((n) => [n.type, n]));
   const newNs = (t: string) => ns.has(t as never) && !ns.get(t as never)?.path;
-  if (!ns.has('mount')) throw invalid('linux.namespaces', 'a mount namespace is required');
+  // Without a mount namespace the container shares the runtime's (runtime-spec); masking and read-only binds
+  // would then change the host's own /proc and /sys, so, like runc, they are refused.
+  if (!ns.has('mount')) {
+    if (linux.maskedPaths?.length) throw invalid('linux.maskedPaths', 'need a mount namespace of the container\'s own (linux.namespaces has none)');
+    if (linux.readonlyPaths?.length) throw invalid('linux.readonlyPaths', 'need a mount namespace of the container\'s own (linux.namespaces has none)');
+  }
   if (linux.uidMappings?.length && !ns.has('user')) throw invalid('linux.uidMappings', 'id mappings need a user namespace');
   if (linux.gidMappings?.length && !ns.has('user')) throw invalid('linux.gidMappings', 'id mappings need a user namespace');
   if (newNs('user') && !(linux.uidMappings?.length && linux.gidMappings?.length)) throw invalid('linux.uidMappings', 'a new user namespace needs uidMappings and gidMappings');
-  if (spec.hostname && !newNs('uts')) throw invalid('hostname', 'cannot be set without a new UTS namespace');
-  if (spec.domainname && !newNs('uts')) throw invalid('domainname', 'cannot be set without a new UTS namespace');
+  // A joined UTS namespace is the container's too: the names are set in it, as runc does.
+  if (spec.hostname && !ns.has('uts')) throw invalid('hostname', 'cannot be set without a UTS namespace of the container\'s own (linux.namespaces has none)');
+  if (spec.domainname && !ns.has('uts')) throw invalid('domainname', 'cannot be set without a UTS namespace of the container\'s own (linux.namespaces has none)');
   if (linux.timeOffsets && !newNs('time')) throw invalid('linux.timeOffsets', 'need a new time namespace');
   for (const key of Object.keys(linux.sysctl ?? {})) {
     const f = `linux.sysctl["${key}"]`;

@@ -1,4 +1,5 @@
 /** pause, resume, update: changes to a running container's cgroup. */
+import { parseJson } from '../../../common/json';
 import * as fs from 'node:fs';
 import { invalid } from '../../../common/errors';
 import { flagString, type ParsedArgs as Parsed } from '../../../common/args';
@@ -54,7 +55,7 @@ function resourcesFromArgs(args: Parsed): Record<string, Record<string, unknown>
   const file = flagString(args, 'resources');
   if (file !== undefined) {
     try {
-      return JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8'));
+      return parseJson(fs.readFileSync(file === '-' ? 0 : file, 'utf8')) as Record<string, Record<string, unknown>>;
     } catch (err) {
       throw invalid('--resources', `${file}: ${(err as Error).message}`);
     }

@@ -1,13 +1,13 @@
 /** exec: run another process in a running container, with runc's flags. */
+import { parseJson } from '../../../common/json';
 import * as fs from 'node:fs';
 import { invalid } from '../../../common/errors';
 import { validateProcess } from '../../spec/validate';
 import { CAPABILITIES } from '../../spec/names';
 import type { Process } from '../../spec/types';
 import { flagBool, flagList, flagString, type ParsedArgs as Parsed } from '../../../common/args';
-import { requireId, type Command } from '../command';
+import { NotStarted, requireId, type Command } from '../command';
 import { forwardSignals } from './lifecycle';
-import { writeErr } from '../output';
 
 export const exec: Command = {
   name: 'exec',
@@ -43,9 +43,7 @@ export const exec: Command = {
         preserveFds: Array.from({ length: n }, (_, i) => 3 + i),
       });
     } catch (err) {
-      // runc exits 255 when the process could not be started, so callers can tell it from the process's own status.
-      writeErr(`${(err as Error).message}\n`);
-      return 255;
+      throw new NotStarted(err);
     }
     const { pid, exited } = started;
     if (detach) return 0;
@@ -64,7 +62,7 @@ export function execProcess(base: Process | undefined, args: Parsed): Process {
   if (file) {
     let raw: unknown;
     try {
-      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+      raw = parseJson(fs.readFileSync(file, 'utf8'));
     } catch (err) {
       throw invalid('--process', `${file}: ${(err as Error).message}`);
     }

@@ -1,0 +1,31 @@
+/**
+ * A container without a mount namespace of its own (runtime-spec: it inherits the runtime's) has its mounts in
+ * the host's namespace, all below one bind of its rootfs onto itself that berth-init makes first. runc leaves
+ * them behind at delete; Berth counts the mounts stacked on the rootfs before the container exists and, at
+ * delete (also of a crashed create), lazily unmounts every one above that count, with everything below it.
+ */
+import * as fs from 'node:fs';
+import { buildDetachPlan } from '../plan/build';
+import { runOneShot } from './oneshot';
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo. */
+function unescape(field: string): string {
+  return field.replace(/\\([0-3][0-7]{2})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** How many mounts sit on exactly this mount point in our namespace. */
+export function mountsAt(mountPoint: string, mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')): number {
+  let n = 0;
+  for (const line of mountinfo.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp !== undefined && unescape(mp) === mountPoint) n++;
+  }
+  return n;
+}
+
+/** Unmounts what the container stacked on its rootfs; a no-op when nothing is left (idempotent). */
+export function detachHostMounts(rootfs: string, baseline: number): void {
+  const extra = mountsAt(rootfs) - baseline;
+  if (extra <= 0) return;
+  runOneShot(buildDetachPlan(Array<string>(extra).fill(rootfs)), `unmount the container's mounts under ${rootfs}`);
+}
