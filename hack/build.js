@@ -35,16 +35,42 @@ const natives = {
   'berth-netlink': ['src/native/net/berth-netlink.c', 'src/native/net/link.c', 'src/native/net/nl.c'],
 };
 
+/** Newest mtime (ms) among these files and every file below these directories. */
+function newest(paths) {
+  let max = 0;
+  for (const p of paths) {
+    let st;
+    try { st = fs.statSync(p); } catch { continue; }
+    if (st.isDirectory()) max = Math.max(max, newest(fs.readdirSync(p).map((e) => path.join(p, e))));
+    else max = Math.max(max, st.mtimeMs);
+  }
+  return max;
+}
+
+/** Every output newer than every input: nothing to do (`hack/test one/suite` then starts at once). */
+function upToDate(outputs, inputs) {
+  if (process.env.BERTH_BUILD_FORCE) return false;
+  const since = newest([...inputs, __filename]);
+  return outputs.every((o) => { try { return fs.statSync(o).mtimeMs > since; } catch { return false; } });
+}
+
 async function main() {
   fs.mkdirSync(out, { recursive: true });
+  // Headers are shared, so any change under src/native rebuilds every helper (they take seconds, not minutes).
+  const nativeInputs = [path.join(root, 'src', 'native')];
   for (const [name, native] of Object.entries(natives)) {
     const { sources, cc = process.env.CC || 'cc' } = Array.isArray(native) ? { sources: native } : native;
     const target = path.join(out, name);
+    if (upToDate([target], nativeInputs)) continue;
     // Static and stripped: it must run inside any container image (no ld.so there) and is copied into a
     // sealed memfd on every start, so smaller is cheaper.
     execFileSync(cc, ['-O2', '-static', '-s', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-o', target + '.tmp', ...sources.map((s) => path.join(root, s))], { stdio: 'inherit' });
     fs.renameSync(target + '.tmp', target);
   }
+  const lib = path.join(root, 'build', 'lib');
+  const tsOutputs = [path.join(lib, 'cri-api.json'), ...Object.keys(entries).flatMap((n) => [path.join(out, n), path.join(lib, `${n}.js`), path.join(lib, `${n}.js.cache`)])];
+  const tsInputs = [path.join(root, 'src'), path.join(root, 'package-lock.json'), path.join(root, 'tsconfig.json')];
+  if (upToDate(tsOutputs, tsInputs)) return;
   writeProtoJson();
   for (const [name, entry] of Object.entries(entries)) {
     // build/bin/<name> is a small launcher; the bundle is build/lib/<name>.js with V8's code cache beside it.

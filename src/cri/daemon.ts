@@ -22,7 +22,9 @@ const FLAGS: FlagSpec[] = [
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
 
-const USAGE = `berthd — Berth's CRI server (runtime.v1 RuntimeService + ImageService on a unix socket)
+const USAGE = `berthd — Berth's CRI server on a unix socket: today the runtime.v1 ImageService and
+RuntimeService.Version (every other RuntimeService call answers UNIMPLEMENTED: pods and containers are not
+served yet)
 
 usage: berthd [OPTIONS]
 

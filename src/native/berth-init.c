@@ -5,7 +5,9 @@
  * Protocol on fd 3, lines of text:
  *   berth-run  → init : <u32 length><plan>           (binary, see plan.h)
  *   init (P)   → run  : "pid <host pid>"             the container process exists
- *   run        → child: "go <state json>"            hooks done, cgroups set: continue
+ *   run        → child: "go <state json>"            cgroups set: continue
+ *   child      → run  : "mounted"                    (only with prestart/createRuntime hooks) mounts made;
+ *   run        → child: "hooked"                     the hooks ran: continue to createContainer and pivot
  *   child      → run  : "created"                    (init mode) set up; waits for `start` on the start socket
  *   child      → start: "started"                    written just before execve; to `run` on fd 3 when the
  *                                                    plan has no start socket (the program starts at once)
@@ -310,6 +312,7 @@ static void finalize_and_exec(struct plan *p, int console) {
     chdir_later = 1;
   }
   move_preserved_fds(p);
+  creds_set_affinity(p, 2);
   int nnp = (p->options & OPT_NO_NEW_PRIVS) != 0;
   if (!nnp) {
     if (!chdir_later) path = resolve_exec(p, exe, sizeof exe);
@@ -499,6 +502,12 @@ static void run_init(struct plan *p) {
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) die_errno("linux.uidMappings: become root in the user namespace (is 0 mapped?)");
   }
   rootfs_prepare(p);
+  /* runtime.md: prestart and createRuntime hooks run once the environment (mounts included) exists, before
+   * the pivot; berth-run runs them in the runtime's namespaces while we wait. */
+  if (p->options & OPT_RUNTIME_HOOKS) {
+    char reply[64];
+    if (sync_send("mounted") != 0 || read_line(sync_fd, reply, sizeof reply) < 0 || strcmp(reply, "hooked") != 0) _exit(1);
+  }
   hooks_run(p, HOOK_CREATE_CONTAINER, state);
   rootfs_enter(p);
   if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) != 0) die_errno("hostname");
@@ -602,6 +611,7 @@ int main(int argc, char **argv) {
   }
   if (oneshot) die("plan: mode %llu needs the sync socket on fd 3", (unsigned long long)plan.mode);
   close_inherited_fds((unsigned)(4 + plan.preserve_fds));
+  creds_set_affinity(&plan, 1);
   /* Move the sync socket out of the way of preserved fds and keep it from leaking into the container. */
   int high = fcntl(3, F_DUPFD_CLOEXEC, (int)(5 + plan.preserve_fds));
   if (high < 0) die_errno("dup sync fd");

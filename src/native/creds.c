@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -31,6 +32,26 @@ void creds_apply_limits(const struct plan *p) {
   }
   if (p->has_personality && personality((unsigned long)p->personality) < 0) die_errno("linux.personality");
   if (p->has_ioprio && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (int)p->ioprio) != 0) die_errno("process.ioPriority");
+  if (p->has_scheduler) {
+    /* struct sched_attr (sched_setattr(2)); glibc has no wrapper. */
+    struct {
+      uint32_t size, policy;
+      uint64_t flags;
+      int32_t nice;
+      uint32_t priority;
+      uint64_t runtime, deadline, period;
+    } attr = {
+      .size = 48, .policy = (uint32_t)p->sched[0], .flags = p->sched[1], .nice = (int32_t)p->sched[2],
+      .priority = (uint32_t)p->sched[3], .runtime = p->sched[4], .deadline = p->sched[5], .period = p->sched[6],
+    };
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) die_errno("process.scheduler: sched_setattr");
+  }
+}
+
+void creds_set_affinity(const struct plan *p, int phase) {
+  if (!p->affinity[phase]) return;
+  if (sched_setaffinity(0, p->affinity_len[phase], (const cpu_set_t *)(const void *)p->affinity[phase]) != 0)
+    die_errno("process.execCPUAffinity.%s: sched_setaffinity", phase == 1 ? "initial" : "final");
 }
 
 static int cap_last(void) {

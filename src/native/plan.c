@@ -99,7 +99,7 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
       struct device_op d;
       d.label = take_str(&c); d.path = take_str(&c);
       d.mode = take_u64(&c); d.major = take_u64(&c); d.minor = take_u64(&c);
-      d.uid = take_u64(&c); d.gid = take_u64(&c); d.bind = take_u64(&c);
+      d.uid = take_u64(&c); d.gid = take_u64(&c); d.bind = take_u64(&c); d.requested = take_u64(&c);
       PUSH(p->devices, p->ndevices, p->cdevices, d);
       break;
     }
@@ -164,6 +164,16 @@ int plan_parse(unsigned char *buf, size_t len, struct plan *p, char *err, size_t
       p->device_bpf = (const unsigned char *)take_str_len(&c, &p->device_bpf_len);
       break;
     case T_IOPRIO: p->has_ioprio = 1; p->ioprio = take_u64(&c); break;
+    case T_SCHEDULER:
+      p->has_scheduler = 1;
+      for (int i = 0; i < 7; i++) p->sched[i] = take_u64(&c);
+      break;
+    case T_CPU_AFFINITY: {
+      uint64_t phase = take_u64(&c);
+      if (phase != 1 && phase != 2) { c.bad = 1; break; }
+      p->affinity[phase] = (const unsigned char *)take_str_len(&c, &p->affinity_len[phase]);
+      break;
+    }
     case T_CGROUP_JOIN: PUSH(p->cgroup_join, p->ncgroup_join, p->ccgroup_join, take_str(&c)); break;
     case T_CGROUP_LEAVE: PUSH(p->cgroup_leave, p->ncgroup_leave, p->ccgroup_leave, take_str(&c)); break;
     case T_DETACH: PUSH(p->detach, p->ndetach, p->cdetach, take_str(&c)); break;

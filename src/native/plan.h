@@ -22,7 +22,8 @@ enum plan_tag {
   T_ROOT_PROPAGATION = 8, /* u64 MS_* propagation flags for "/" */
   T_MOUNT = 9,          /* str label, str source, str dest, str fstype, str data, u64 flags, u64 kind,
                            u64 remount flags, u64 propagation flags, u64 mount_setattr flags */
-  T_DEVICE = 10,        /* str label, str path, u64 mode(S_IF*|perm), u64 major, u64 minor, u64 uid, u64 gid, u64 bind */
+  T_DEVICE = 10,        /* str label, str path, u64 mode(S_IF*|perm), u64 major, u64 minor, u64 uid, u64 gid, u64 bind,
+                           u64 requested (1: from linux.devices, a different file already there is an error) */
   T_SYMLINK = 11,       /* str target, str path */
   T_MASK = 12,          /* str path */
   T_READONLY = 13,      /* str path */
@@ -52,6 +53,8 @@ enum plan_tag {
   T_CGROUP_JOIN = 37,   /* str cgroup.procs file this process joins (by writing 0) before it clones */
   T_CGROUP_LEAVE = 38,  /* str cgroup.procs file a foreground parent returns to after the clone */
   T_DETACH = 39,        /* str mount point to unmount lazily with everything below it (MODE_DETACH) */
+  T_SCHEDULER = 40,     /* u64 policy, flags, nice (two's complement), priority, runtime, deadline, period */
+  T_CPU_AFFINITY = 41,  /* u64 phase (1 initial: at start, 2 final: before execve), str cpu mask (bytes) */
 };
 
 /* MODE_DEVICE_BPF: no process; attach the T_DEVICE_BPF program to its cgroup, reply "ok", exit (bpf.h). */
@@ -67,6 +70,7 @@ enum plan_option {
   OPT_SETSID = 1 << 5,
   OPT_PATH_LOOKUP = 1 << 6,  /* resolve args[0] through PATH like execvp */
   OPT_HOST_MOUNT_NS = 1 << 7, /* no mount namespace of its own: mounts land in the runtime's, under the rootfs */
+  OPT_RUNTIME_HOOKS = 1 << 8, /* prestart/createRuntime hooks: report "mounted", wait for "hooked" before the pivot */
 };
 
 enum mount_kind { KIND_DIR = 0, KIND_FILE = 1 };
@@ -79,7 +83,7 @@ struct mount_op {
 
 struct device_op {
   const char *label, *path;
-  uint64_t mode, major, minor, uid, gid, bind;
+  uint64_t mode, major, minor, uid, gid, bind, requested;
 };
 
 struct pair { const char *a, *b, *c; };
@@ -133,6 +137,8 @@ struct plan {
   const char *time_offsets[4]; int ntime_offsets;
   const char *device_bpf_dir; const unsigned char *device_bpf; size_t device_bpf_len;
   int has_ioprio; uint64_t ioprio;
+  int has_scheduler; uint64_t sched[7];
+  const unsigned char *affinity[3]; size_t affinity_len[3]; /* by phase */
   /* Mount points MODE_DETACH lazily unmounts (the mounts of a container without its own mount namespace). */
   const char **detach; int ndetach, cdetach;
 };

@@ -89,8 +89,16 @@ static void make_device(const struct device_op *d) {
     dir = open(fd_path(pfd, buf, sizeof buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
   if (dir < 0) die_errno("%s: open parent of %s", d->label, d->path);
-  unlinkat(dir, name, 0);
-  if (mknodat(dir, name, (mode_t)d->mode, makedev(d->major, d->minor)) != 0) die_errno("%s: mknod %s", d->label, d->path);
+  struct stat old;
+  int same = 0;
+  if (fstatat(dir, name, &old, AT_SYMLINK_NOFOLLOW) == 0) {
+    same = (old.st_mode & S_IFMT) == (d->mode & S_IFMT) && (S_ISFIFO(old.st_mode) || old.st_rdev == makedev(d->major, d->minor));
+    /* config-linux: a file already at the path that is not the requested device is an error. The defaults
+     * replace whatever the image had there, as they always did. */
+    if (!same && d->requested) die("%s: %s already exists in the rootfs and is not that device", d->label, d->path);
+    if (!same) unlinkat(dir, name, 0);
+  }
+  if (!same && mknodat(dir, name, (mode_t)d->mode, makedev(d->major, d->minor)) != 0) die_errno("%s: mknod %s", d->label, d->path);
   /* mknod is subject to the umask; the spec's fileMode is exact. */
   if (fchmodat(dir, name, (mode_t)(d->mode & 07777), 0) != 0) die_errno("%s: chmod %s", d->label, d->path);
   if (fchownat(dir, name, (uid_t)d->uid, (gid_t)d->gid, AT_SYMLINK_NOFOLLOW) != 0) die_errno("%s: chown %s", d->label, d->path);

@@ -404,3 +404,88 @@ describe('a foreground run (README: "differs from runc")', () => {
     expect(ours.stderr).toMatch(/^process\.terminal: .*open \/dev\/tty failed/);
   });
 });
+
+describe('runtime.md hook order', () => {
+  test('prestart and createRuntime hooks run once the container\'s mounts exist, before the pivot, as under runc', () => {
+    const dir = tempDir('berth-hooks-');
+    // The hook finds the container's pid in the state on stdin, and whether its /proc is mounted under the rootfs yet.
+    const probe = (name: string) => ({
+      path: '/bin/sh',
+      args: ['sh', '-c', `pid=$(sed 's/.*"pid":\\([0-9]*\\).*/\\1/'); if grep -q " $1/proc " /proc/$pid/mountinfo; then echo mounted; else echo missing; fi >> ${dir}/$2`, 'hook', '', name],
+    });
+    for (const cli of [runc, berth]) {
+      const rootfs = copyRootfs();
+      const hooks = { prestart: [probe(`${cli.peer}-prestart`)], createRuntime: [probe(`${cli.peer}-createRuntime`)] };
+      hooks.prestart[0].args[4] = rootfs;
+      hooks.createRuntime[0].args[4] = rootfs;
+      cli.ok(['run', '--bundle', makeBundle((s) => { s.root!.path = rootfs; s.hooks = hooks; s.process!.args = ['true']; }), uniqueId('hooks')]);
+    }
+    const seen = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8');
+    expect([seen('runc-prestart'), seen('runc-createRuntime')]).toEqual(['mounted\n', 'mounted\n']);
+    expect([seen('berth-run-prestart'), seen('berth-run-createRuntime')]).toEqual(['mounted\n', 'mounted\n']);
+  });
+});
+
+describe('process.scheduler and process.execCPUAffinity (runtime-spec 1.2)', () => {
+  // /proc/self/stat: field 19 is the nice value, 40 the real-time priority, 41 the policy (sched(7)'s numbers).
+  const SCHED = "awk '{print $19, $40, $41}' /proc/self/stat; grep Cpus_allowed_list /proc/self/status";
+
+  test.each([
+    ['SCHED_BATCH with nice 5', { policy: 'SCHED_BATCH', nice: 5 }, '5 0 3'],
+    // (Real-time policies need cpu.rt_runtime_us in the container's cgroup where RT group scheduling is on.)
+    ['SCHED_OTHER with nice -5', { policy: 'SCHED_OTHER', nice: -5 }, '-5 0 0'],
+    ['SCHED_IDLE', { policy: 'SCHED_IDLE' }, '0 0 5'],
+  ])('%s is what the process runs with', (_name, scheduler, expected) => {
+    const bundle = makeBundle((s) => {
+      s.ociVersion = '1.2.0';
+      s.process!.scheduler = scheduler;
+      s.process!.execCPUAffinity = { final: '0' };
+      s.process!.args = ['sh', '-c', SCHED];
+    });
+    const r = berth.run(['run', '--bundle', bundle, uniqueId('sched')]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(r.stdout).toBe(`${expected}\nCpus_allowed_list:\t0\n`);
+  });
+
+  test.each([
+    ['process.scheduler.priority', { policy: 'SCHED_RR', priority: 0 }],
+    ['process.scheduler.nice', { policy: 'SCHED_OTHER', nice: 20 }],
+    ['process.scheduler.policy', { policy: 'SCHED_ISO' }],
+    ['process.scheduler.runtime', { policy: 'SCHED_DEADLINE' }],
+    ['process.scheduler.flags[0]', { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_NOPE'] }],
+  ])('a bad %s is refused at create', (field, scheduler) => {
+    const r = berth.run(['create', '--bundle', makeBundle((s) => { s.process!.scheduler = scheduler as never; }), uniqueId('sched')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.startsWith(`${field}: `)).toBe(true);
+    expectNothingLeft(berth);
+  });
+
+  test('a bad CPU list is refused, naming the field', () => {
+    const r = berth.run(['create', '--bundle', makeBundle((s) => { s.process!.execCPUAffinity = { initial: '3-1' }; }), uniqueId('sched')]);
+    expect(r.stderr).toMatch(/^process\.execCPUAffinity\.initial: "3-1" is not a range of CPUs/);
+  });
+});
+
+describe('linux.devices over a file the rootfs already has (config-linux: a mismatch is an error)', () => {
+  test('the same device node is kept and given the requested mode; any other file is refused, naming the entry', () => {
+    const rootfs = copyRootfs();
+    fs.mkdirSync(path.join(rootfs, 'opt'), { recursive: true });
+    expect(spawnSync('mknod', ['-m', '600', path.join(rootfs, 'opt', 'null'), 'c', '1', '3']).status).toBe(0);
+    fs.writeFileSync(path.join(rootfs, 'opt', 'plain'), 'not a device\n');
+    const device = (p: string) => ({ type: 'c' as const, path: p, major: 1, minor: 3, fileMode: 0o640, uid: 0, gid: 0 });
+    const ok = berth.run(['run', '--bundle', makeBundle((s) => {
+      s.root!.path = rootfs;
+      s.linux!.devices = [device('/opt/null')];
+      s.process!.args = ['stat', '-c', '%F %t:%T %a', '/opt/null'];
+    }), uniqueId('dev')]);
+    expect({ status: ok.status, stdout: ok.stdout, stderr: ok.stderr }).toEqual({ status: 0, stdout: 'character special file 1:3 640\n', stderr: '' });
+    const bad = berth.run(['run', '--bundle', makeBundle((s) => {
+      s.root!.path = rootfs;
+      s.linux!.devices = [device('/opt/null'), device('/opt/plain')];
+      s.process!.args = ['true'];
+    }), uniqueId('dev')]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^linux\.devices\[1\]: \/opt\/plain already exists in the rootfs and is not that device/);
+    expect(fs.readFileSync(path.join(rootfs, 'opt', 'plain'), 'utf8')).toBe('not a device\n');
+  });
+});

@@ -109,6 +109,22 @@ describe('valid configs of every supported spec version', () => {
     expect(validateConfig(config((c) => { c.linux.resources = { pids: {} }; })).linux?.resources?.pids).toEqual({ limit: 0 });
   });
 
+  test('from ociVersion 1.1.0 on, an unknown capability and a relative mount destination are warnings, as runc has them', () => {
+    const said: string[] = [];
+    const spec = validateConfig(config((c) => {
+      c.process.capabilities.bounding = ['CAP_KILL', 'CAP_FUTURE'];
+      c.mounts[3].destination = 'dev/shm';
+    }, '1.1.0'), { requireProcess: true, warn: (field, message) => said.push(`${field}: ${message}`) });
+    expect(spec.process?.capabilities?.bounding).toEqual(['CAP_KILL']);
+    expect(spec.mounts?.[3].destination).toBe('/dev/shm');
+    expect(said).toEqual([
+      'process.capabilities.bounding[1]: unknown capability "CAP_FUTURE"; ignored, with any other unknown ones',
+      'mounts[3].destination: must be an absolute path, got "dev/shm"; taken as "/dev/shm"',
+    ]);
+    // 1.0.x: the same config is an error that says why.
+    expect(rejection(config((c) => { c.process.capabilities.bounding = ['CAP_FUTURE']; })).message).toMatch(/an error for ociVersion 1\.0\.2/);
+  });
+
   test('network and rdma limits reach the Spec (they were once dropped)', () => {
     const spec = validateConfig(config((c) => { c.linux.resources = { network: { classID: 7, priorities: [{ name: 'eth0', priority: 2 }] }, rdma: { mlx5_0: { hcaHandles: 3 } } }; }));
     expect(spec.linux?.resources?.network).toEqual({ classID: 7, priorities: [{ name: 'eth0', priority: 2 }] });

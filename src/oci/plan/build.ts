@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalid } from '../../common/errors';
 import { CAPABILITIES, NAMESPACES, RLIMITS } from '../spec/names';
-import type { Capabilities, Device, Hook, IdMapping, Mount, NamespaceType, Process, Spec } from '../spec/types';
+import type { Capabilities, Device, Hook, IdMapping, Mount, NamespaceType, Process, Scheduler, Spec } from '../spec/types';
+import { cpuListBits } from '../spec/validate';
 import { compileSeccomp } from '../seccomp/compile';
 import { checkHookLimits, checkProcessLimits } from './exec-limits';
 import { MS, parseMountOptions } from './mount-options';
@@ -86,6 +87,7 @@ export function buildInitPlan(input: InitPlanInput): Buffer {
   let options = 0;
   if (input.foreground) options |= Option.FOREGROUND;
   if (hostMountNs) options |= Option.HOST_MOUNT_NS;
+  if (hasRuntimeHooks(spec)) options |= Option.RUNTIME_HOOKS;
   if (input.noPivot) options |= Option.NO_PIVOT;
   if (spec.root?.readonly) options |= Option.ROOT_READONLY;
   w.add(Tag.OPTIONS, options | processOptions(process));
@@ -137,6 +139,11 @@ export function buildInitPlan(input: InitPlanInput): Buffer {
   if (input.foreground) for (const file of input.cgroupLeave ?? []) w.add(Tag.CGROUP_LEAVE, file);
   addProcess(w, spec, process, input);
   return w.finish();
+}
+
+/** prestart or createRuntime hooks: berth-init stops after the mounts so that berth-run can run them. */
+export function hasRuntimeHooks(spec: Spec): boolean {
+  return !!(spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length);
 }
 
 /** A mount namespace of its own, new or joined; without one the container shares the runtime's (runtime-spec). */
@@ -231,7 +238,19 @@ function addMount(w: PlanWriter, m: Mount, label: string, bundle: string, cgroup
 function addDevice(w: PlanWriter, d: Device, label: string, userns: boolean): void {
   const kind = d.type === 'b' ? S_IFBLK : d.type === 'p' ? S_IFIFO : S_IFCHR;
   const bind = userns && d.type !== 'p';
-  w.add(Tag.DEVICE, label, d.path, kind | (d.fileMode ?? 0o666), d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0, bind ? 1 : 0);
+  w.add(Tag.DEVICE, label, d.path, kind | (d.fileMode ?? 0o666), d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0, bind ? 1 : 0, label.startsWith('linux.devices') ? 1 : 0);
+}
+
+/** sched(7)'s numbers for the policies and sched_setattr(2)'s flag bits, in the spec's order. */
+const SCHED_POLICY: Record<string, number> = { SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_IDLE: 5, SCHED_DEADLINE: 6 };
+const SCHED_FLAG: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01, SCHED_FLAG_RECLAIM: 0x02, SCHED_FLAG_DL_OVERRUN: 0x04, SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10, SCHED_FLAG_UTIL_CLAMP_MIN: 0x20, SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+
+function addScheduler(w: PlanWriter, s: Scheduler): void {
+  const flags = (s.flags ?? []).reduce((acc, f) => acc | SCHED_FLAG[f], 0);
+  w.add(Tag.SCHEDULER, SCHED_POLICY[s.policy], flags, BigInt(s.nice ?? 0), s.priority ?? 0, s.runtime ?? 0, s.deadline ?? 0, s.period ?? 0);
 }
 
 function addHooks(w: PlanWriter, phase: number, hooks: Hook[], field: string): void {
@@ -290,6 +309,9 @@ function addProcess(w: PlanWriter, spec: Spec, process: Process, io: { consoleSo
     const cls = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 }[process.ioPriority.class];
     w.add(Tag.IOPRIO, (cls << 13) | process.ioPriority.priority);
   }
+  if (process.scheduler) addScheduler(w, process.scheduler);
+  if (process.execCPUAffinity?.initial) w.add(Tag.CPU_AFFINITY, 1, cpuListBits(process.execCPUAffinity.initial, 'process.execCPUAffinity.initial'));
+  if (process.execCPUAffinity?.final) w.add(Tag.CPU_AFFINITY, 2, cpuListBits(process.execCPUAffinity.final, 'process.execCPUAffinity.final'));
   w.add(Tag.USER, process.user.uid, process.user.gid, process.user.umask ?? 0o022);
   for (const g of process.user.additionalGids ?? []) w.add(Tag.GROUP, g);
   if (process.capabilities) addCapabilities(w, process.capabilities);

@@ -6,14 +6,14 @@ export const Tag = {
   RLIMIT: 17, OOM_SCORE_ADJ: 18, USER: 19, GROUP: 20, CAPS: 21, APPARMOR: 22, SELINUX: 23, SECCOMP: 24,
   CWD: 25, ARG: 26, ENV: 27, HOOK: 28, CONSOLE_SOCKET: 29, CONSOLE_SIZE: 30, START_SOCKET: 31,
   PRESERVE_FDS: 32, PERSONALITY: 33, TIME_OFFSET: 34, DEVICE_BPF: 35, IOPRIO: 36,
-  CGROUP_JOIN: 37, CGROUP_LEAVE: 38, DETACH: 39,
+  CGROUP_JOIN: 37, CGROUP_LEAVE: 38, DETACH: 39, SCHEDULER: 40, CPU_AFFINITY: 41,
 } as const;
 
 export const Mode = { INIT: 1, EXEC: 2, DEVICE_BPF: 3, DETACH: 4 } as const;
 
 export const Option = {
   FOREGROUND: 1 << 0, NO_PIVOT: 1 << 1, ROOT_READONLY: 1 << 2, NO_NEW_PRIVS: 1 << 3, TERMINAL: 1 << 4,
-  SETSID: 1 << 5, HOST_MOUNT_NS: 1 << 7,
+  SETSID: 1 << 5, HOST_MOUNT_NS: 1 << 7, RUNTIME_HOOKS: 1 << 8,
 } as const;
 
 export type Field = bigint | number | string | Buffer;

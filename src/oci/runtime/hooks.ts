@@ -34,6 +34,29 @@ export async function runHooks(hooks: Hook[] | undefined, state: State, phase: s
   for (const [i, hook] of (hooks ?? []).entries()) await runHook(hook, state, `hooks.${phase}[${i}]`);
 }
 
+/**
+ * For phases where runtime.md makes a failing hook a warning (poststop; poststart before 1.1.0): every hook
+ * runs, "the remaining hooks and lifecycle continue as if the hook had succeeded".
+ */
+export async function runHooksWarning(hooks: Hook[] | undefined, state: State, phase: string, warn: (err: Error) => void): Promise<void> {
+  for (const [i, hook] of (hooks ?? []).entries()) {
+    try {
+      await runHook(hook, state, `hooks.${phase}[${i}]`);
+    } catch (err) {
+      warn(err as Error);
+    }
+  }
+}
+
+/**
+ * runtime-spec 1.0.x: "If any poststart hook fails, the runtime MUST log a warning"; from 1.1.0 on it MUST
+ * generate an error and stop the container. The config's ociVersion says which rule it was written for.
+ */
+export function poststartFailureIsError(ociVersion: string): boolean {
+  const m = /^(\d+)\.(\d+)\./.exec(ociVersion);
+  return !m || Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 1);
+}
+
 function envObject(env: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const e of env) {

@@ -10,13 +10,13 @@ import { writeFileAtomic } from '../../common/atomic';
 import { BerthError, invalid, notFound, precondition } from '../../common/errors';
 import { Logger, silentLogger } from '../../common/log';
 import { nativeBinary } from '../../common/native';
-import { buildExecPlan, buildInitPlan, hasMountNamespace, resolveRootfs } from '../plan/build';
+import { buildExecPlan, buildInitPlan, hasMountNamespace, hasRuntimeHooks, resolveRootfs } from '../plan/build';
 import { parseConfigJson, validateResources } from '../spec/validate';
 import type { Process, Resources, Spec, State, Status } from '../spec/types';
 import { cgroupForSpec, cgroupFromRecord, cgroupMountSource, cgroupResources, migrationPrimer, ownCgroupFiles, type Cgroup, type CgroupDriver, type CgroupStats } from './cgroup';
 import { Helper, helperError, type Launcher } from './helper';
 import { detachHostMounts, mountsAt } from './host-mounts';
-import { runHooks } from './hooks';
+import { poststartFailureIsError, runHooks, runHooksWarning } from './hooks';
 import { isAlive, isStillInit, readProcStat, signalNumber, waitForExit } from './proc';
 import { Spawner } from './spawner';
 import { ContainerStore, validateId, type ContainerRecord } from './store';
@@ -125,7 +125,13 @@ export class Runtime {
     // The program starts as soon as it is created: no start socket, no second round trip.
     const { helper, record, spec } = await this.setUp(id, options, { foreground: !options.detach, startNow: true });
     helper.close();
-    await this.poststart(record, spec);
+    try {
+      await this.poststart(record, spec);
+    } catch (err) {
+      // As runc's run: a container that failed to start is not left behind.
+      await this.destroy(record, spec).catch((cleanupErr) => this.log.warn('cleanup after failed start', { id, error: String(cleanupErr) }));
+      throw err;
+    }
     if (options.detach) return 0;
     const code = await helper.exited;
     await this.destroy(record, spec).catch((err) => this.log.warn('cleanup after run failed', { id, error: String(err) }));
@@ -295,7 +301,7 @@ export class Runtime {
     } catch (err) {
       throw invalid('bundle', `cannot read ${configFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
     }
-    const spec = parseConfigJson(text, configFile);
+    const spec = parseConfigJson(text, configFile, (field, message) => this.log.warn(`${field}: ${message}`));
     const rootfs = resolveRootfs(spec, bundle);
     if (this.store.exists(id) || fs.existsSync(this.store.dir(id))) throw new BerthError('AlreadyExists', `container with id exists: ${id}`);
     // berth-init starts as early as possible, and everything up to its first report overlaps with the work
@@ -358,9 +364,14 @@ export class Runtime {
       const h = spec.hooks;
       if (h?.prestart?.length || h?.createRuntime?.length || h?.createContainer?.length) this.store.write(record);
       const state = this.toState(record, spec, 'creating');
-      await runHooks(spec.hooks?.prestart, state, 'prestart');
-      await runHooks(spec.hooks?.createRuntime, state, 'createRuntime');
       helper.send(`go ${JSON.stringify({ ...state, status: 'created' })}`);
+      if (hasRuntimeHooks(spec)) {
+        // runtime.md: after the environment (mounts included) exists, before the pivot, in our namespaces.
+        await helper.expect('mounted', 'create');
+        await runHooks(spec.hooks?.prestart, state, 'prestart');
+        await runHooks(spec.hooks?.createRuntime, state, 'createRuntime');
+        helper.send('hooked');
+      }
       await helper.expect('created', 'create');
       if (options.pidFile) writeFileAtomic(path.resolve(options.pidFile), String(record.pid), 0o644);
       if (how.startNow) {
@@ -397,12 +408,32 @@ export class Runtime {
   }
 
   private async poststart(record: ContainerRecord, spec: Spec): Promise<void> {
-    try {
-      await runHooks(spec.hooks?.poststart, this.toState(record, spec, 'running'), 'poststart');
-    } catch (err) {
-      // runtime.md: a failing poststart hook is a warning; the container keeps running.
-      this.log.warn('poststart hook failed', { id: record.id, error: (err as Error).message });
+    const state = this.toState(record, spec, 'running');
+    if (!poststartFailureIsError(spec.ociVersion)) {
+      // runtime.md 1.0: a failing poststart hook is a warning; the other hooks run and the container keeps running.
+      await runHooksWarning(spec.hooks?.poststart, state, 'poststart', (err) => this.log.warn('poststart hook failed', { id: record.id, error: err.message }));
+      return;
     }
+    try {
+      await runHooks(spec.hooks?.poststart, state, 'poststart');
+    } catch (err) {
+      // runtime.md 1.1 on: generate an error and stop the container; delete undoes the rest (lifecycle step 12).
+      await this.stopProcesses(record);
+      throw err;
+    }
+  }
+
+  /** SIGKILL for the container's init and everything in its cgroup; resolves once init is gone. */
+  private async stopProcesses(record: ContainerRecord): Promise<void> {
+    if (isAlive(record.pid, record.pidStartTime)) {
+      try { process.kill(record.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+    }
+    try {
+      cgroupFromRecord(record).killAll(9);
+    } catch {
+      // Nothing left to kill, or no cgroup.
+    }
+    await waitForExit(record.pid, record.pidStartTime, 10000);
   }
 
   private async destroy(record: ContainerRecord, knownSpec?: Spec): Promise<void> {
@@ -426,11 +457,8 @@ export class Runtime {
     await cgroup.remove();
     if (record.hostMounts) detachHostMounts(record.rootfs, record.hostMounts.baseline);
     if (spec?.hooks?.poststop) {
-      try {
-        await runHooks(spec.hooks.poststop, this.toState(record, spec, 'stopped'), 'poststop');
-      } catch (err) {
-        this.log.warn('poststop hook failed', { id: record.id, error: (err as Error).message });
-      }
+      // runtime.md: a failing poststop hook is a warning, and the remaining hooks still run.
+      await runHooksWarning(spec.hooks.poststop, this.toState(record, spec, 'stopped'), 'poststop', (err) => this.log.warn('poststop hook failed', { id: record.id, error: err.message }));
     }
     this.store.remove(record.id);
   }

@@ -9,7 +9,7 @@ import { CAPABILITIES, RLIMITS } from './names';
 import { parseSeccomp } from '../seccomp/validate';
 import {
   NAMESPACE_TYPES, type Capabilities, type Device, type DeviceCgroupRule, type Hook, type Hooks, type IdMapping,
-  type Linux, type Mount, type Namespace, type Process, type Resources, type Rlimit, type Spec,
+  type Linux, type Mount, type Namespace, type Process, type Resources, type Rlimit, type Scheduler, type Spec,
 } from './types';
 
 /** Newest minor version this runtime implements; newer 1.x configs are accepted (the spec is additive within 1.x). */
@@ -17,22 +17,33 @@ export const OCI_VERSION = '1.3.0';
 
 const ROOTFS_PROPAGATION = ['private', 'shared', 'slave', 'unbindable', 'rprivate', 'rshared', 'rslave', 'runbindable'] as const;
 
+/** What a config asks for and the runtime leaves out, as runc does (unknown capabilities): said, never silent. */
+export type Warn = (field: string, message: string) => void;
+
 export interface ValidateOptions {
   /** `create`/`run` need a process; a config only read for `state` or `delete` does not. */
   requireProcess?: boolean;
+  warn?: Warn;
 }
 
-export function parseConfigJson(text: string, file = 'config.json'): Spec {
+/** Something a 1.0 config must not do and a 1.1+ config may: an error, or a warning and `consequence`. */
+type Tolerate = (field: string, problem: string, consequence: string) => void;
+
+/** Without a caller's logger, warnings go to Node's process warnings (stderr), not nowhere. */
+const defaultWarn: Warn = (field, message) => process.emitWarning(`${field}: ${message}`);
+
+export function parseConfigJson(text: string, file = 'config.json', warn: Warn = defaultWarn): Spec {
   let raw: unknown;
   try {
     raw = parseJson(text);
   } catch (err) {
     throw invalid(file, `malformed JSON: ${(err as Error).message}`);
   }
-  return validateConfig(raw);
+  return validateConfig(raw, { requireProcess: true, warn });
 }
 
 export function validateConfig(raw: unknown, options: ValidateOptions = { requireProcess: true }): Spec {
+  const warn = options.warn ?? defaultWarn;
   const o = c.object(raw, 'config');
   const ociVersion = c.string(o.ociVersion, 'ociVersion');
   const m = /^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.exec(ociVersion);
@@ -40,14 +51,22 @@ export function validateConfig(raw: unknown, options: ValidateOptions = { requir
   if (m[1] !== '1') throw invalid('ociVersion', `unsupported major version ${m[1]} ("${ociVersion}"); berth-run implements 1.x up to ${OCI_VERSION}`);
 
   const spec: Spec = { ociVersion };
+  // What 1.0 made an error (an unknown capability, a relative mount destination), 1.1 made a warning: a config
+  // is held to the version it says it follows.
+  const said = warn;
+  const strict = m[2] === '0';
+  const tolerate: Tolerate = (field, problem, consequence) => {
+    if (strict) throw invalid(field, `${problem} (an error for ociVersion ${ociVersion}; from 1.1.0 on only a warning)`);
+    said(field, `${problem}; ${consequence}`);
+  };
   const root = c.object(o.root, 'root');
   spec.root = { path: c.nonEmptyString(root.path, 'root.path'), readonly: c.opt(root, 'readonly', 'root', c.boolean) };
-  if (o.process !== undefined && o.process !== null) spec.process = validateProcess(o.process);
+  if (o.process !== undefined && o.process !== null) spec.process = validateProcess(o.process, tolerate);
   else if (options.requireProcess) throw invalid('process', 'is required to create a container');
   // Top-level fields: checked directly, so the error names `hostname`, not `.hostname`.
   if (o.hostname !== undefined && o.hostname !== null) spec.hostname = c.string(o.hostname, 'hostname');
   if (o.domainname !== undefined && o.domainname !== null) spec.domainname = c.string(o.domainname, 'domainname');
-  if (o.mounts !== undefined && o.mounts !== null) spec.mounts = c.array(o.mounts, 'mounts').map((v, i) => validateMount(v, `mounts[${i}]`));
+  if (o.mounts !== undefined && o.mounts !== null) spec.mounts = c.array(o.mounts, 'mounts').map((v, i) => validateMount(v, `mounts[${i}]`, tolerate));
   if (o.hooks !== undefined && o.hooks !== null) spec.hooks = validateHooks(o.hooks);
   if (o.annotations !== undefined && o.annotations !== null) spec.annotations = c.stringMap(o.annotations, 'annotations');
   spec.linux = validateLinux(o.linux ?? {});
@@ -55,7 +74,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = { requir
   return spec;
 }
 
-export function validateProcess(v: unknown): Process {
+export function validateProcess(v: unknown, tolerate: Tolerate = (f, p, what) => defaultWarn(f, `${p}; ${what}`)): Process {
   const o = c.object(v, 'process');
   const userObj = c.object(o.user ?? {}, 'process.user');
   const user = {
@@ -87,7 +106,7 @@ export function validateProcess(v: unknown): Process {
     // uint in the spec; a terminal's size is 16 bits wide (struct winsize).
     process.consoleSize = { height: c.integer(cs.height, 'process.consoleSize.height', 0, 65535), width: c.integer(cs.width, 'process.consoleSize.width', 0, 65535) };
   }
-  if (o.capabilities !== undefined && o.capabilities !== null) process.capabilities = validateCapabilities(o.capabilities);
+  if (o.capabilities !== undefined && o.capabilities !== null) process.capabilities = validateCapabilities(o.capabilities, tolerate);
   if (o.rlimits !== undefined && o.rlimits !== null) process.rlimits = validateRlimits(o.rlimits);
   if (o.ioPriority !== undefined && o.ioPriority !== null) {
     const io = c.object(o.ioPriority, 'process.ioPriority');
@@ -96,20 +115,72 @@ export function validateProcess(v: unknown): Process {
       priority: c.integer(io.priority ?? 0, 'process.ioPriority.priority', 0, 7),
     };
   }
-  if (o.scheduler !== undefined && o.scheduler !== null) throw invalid('process.scheduler', 'is not supported by berth-run yet');
+  if (o.scheduler !== undefined && o.scheduler !== null) process.scheduler = validateScheduler(o.scheduler);
+  if (o.execCPUAffinity !== undefined && o.execCPUAffinity !== null) {
+    const a = c.object(o.execCPUAffinity, 'process.execCPUAffinity');
+    const list = (x: unknown, f: string) => {
+      const v = c.string(x, f);
+      cpuListBits(v, f);
+      return v;
+    };
+    process.execCPUAffinity = { initial: c.opt(a, 'initial', 'process.execCPUAffinity', list), final: c.opt(a, 'final', 'process.execCPUAffinity', list) };
+  }
   return process;
 }
 
-function validateCapabilities(v: unknown): Capabilities {
+/**
+ * runtime-spec: a capability that cannot be mapped to the kernel is logged as a warning, and the container
+ * SHOULD still run (runc: "ignoring unknown or unavailable capabilities"). So unknown names are dropped, said.
+ */
+const SCHED_POLICIES = ['SCHED_OTHER', 'SCHED_FIFO', 'SCHED_RR', 'SCHED_BATCH', 'SCHED_ISO', 'SCHED_IDLE', 'SCHED_DEADLINE'] as const;
+const SCHED_FLAGS = ['SCHED_FLAG_RESET_ON_FORK', 'SCHED_FLAG_RECLAIM', 'SCHED_FLAG_DL_OVERRUN', 'SCHED_FLAG_KEEP_POLICY', 'SCHED_FLAG_KEEP_PARAMS', 'SCHED_FLAG_UTIL_CLAMP_MIN', 'SCHED_FLAG_UTIL_CLAMP_MAX'] as const;
+
+function validateScheduler(v: unknown): Scheduler {
+  const f = 'process.scheduler';
+  const o = c.object(v, f);
+  const policy = c.oneOf(o.policy, `${f}.policy`, SCHED_POLICIES);
+  if (policy === 'SCHED_ISO') throw invalid(`${f}.policy`, 'SCHED_ISO is reserved and not implemented by Linux');
+  const realtime = policy === 'SCHED_FIFO' || policy === 'SCHED_RR';
+  const sched: Scheduler = {
+    policy,
+    nice: c.opt(o, 'nice', f, (x, ff) => c.integer(x, ff, -20, 19)),
+    // sched(7): a static priority of 1..99 for the real-time policies, 0 for every other one.
+    priority: c.opt(o, 'priority', f, (x, ff) => c.integer(x, ff, realtime ? 1 : 0, realtime ? 99 : 0)),
+    flags: c.opt(o, 'flags', f, (x, ff) => c.array(x, ff).map((fl, i) => c.oneOf(fl, `${ff}[${i}]`, SCHED_FLAGS))),
+    runtime: c.opt(o, 'runtime', f, (x, ff) => c.intOf(x, ff, 'uint64')),
+    deadline: c.opt(o, 'deadline', f, (x, ff) => c.intOf(x, ff, 'uint64')),
+    period: c.opt(o, 'period', f, (x, ff) => c.intOf(x, ff, 'uint64')),
+  };
+  if (realtime && sched.priority === undefined) throw invalid(`${f}.priority`, `${policy} needs a priority from 1 to 99`);
+  if (policy === 'SCHED_DEADLINE' && !(sched.runtime && sched.deadline)) throw invalid(`${f}.runtime`, 'SCHED_DEADLINE needs runtime and deadline (nanoseconds)');
+  return sched;
+}
+
+/** "0-3,7" → one bit per CPU, as sched_setaffinity(2) takes it (little-endian 64-bit words). */
+export function cpuListBits(list: string, field: string): Buffer {
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+    if (!m) throw invalid(field, `"${list}" is not a CPU list like "0-3,7"`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from || to >= 8192) throw invalid(field, `"${part.trim()}" is not a range of CPUs (0 to 8191)`);
+    for (let i = from; i <= to; i++) cpus.push(i);
+  }
+  const bits = Buffer.alloc(Math.ceil((Math.max(...cpus) + 1) / 64) * 8);
+  for (const cpu of cpus) bits[cpu >> 3] |= 1 << (cpu & 7);
+  return bits;
+}
+
+function validateCapabilities(v: unknown, tolerate: Tolerate): Capabilities {
   const o = c.object(v, 'process.capabilities');
   const caps: Capabilities = {};
   for (const set of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const) {
     const names = c.opt(o, set, 'process.capabilities', c.stringArray);
     if (!names) continue;
-    names.forEach((name, i) => {
-      if (!(name in CAPABILITIES)) throw invalid(`process.capabilities.${set}[${i}]`, `unknown capability "${name}"`);
-    });
-    caps[set] = names;
+    const unknown = names.findIndex((name) => !Object.hasOwn(CAPABILITIES, name));
+    if (unknown >= 0) tolerate(`process.capabilities.${set}[${unknown}]`, `unknown capability "${names[unknown]}"`, 'ignored, with any other unknown ones');
+    caps[set] = names.filter((name) => Object.hasOwn(CAPABILITIES, name));
   }
   return caps;
 }
@@ -130,10 +201,14 @@ function validateRlimits(v: unknown): Rlimit[] {
   });
 }
 
-function validateMount(v: unknown, f: string): Mount {
+function validateMount(v: unknown, f: string, tolerate: Tolerate): Mount {
   const o = c.object(v, f);
-  const destination = c.nonEmptyString(o.destination, `${f}.destination`);
-  if (!destination.startsWith('/')) throw invalid(`${f}.destination`, `must be an absolute path, got "${destination}"`);
+  let destination = c.nonEmptyString(o.destination, `${f}.destination`);
+  if (!destination.startsWith('/')) {
+    // Taken as relative to the container's "/" (runc does the same).
+    tolerate(`${f}.destination`, `must be an absolute path, got "${destination}"`, `taken as "/${destination}"`);
+    destination = `/${destination}`;
+  }
   const mount: Mount = {
     destination,
     source: c.opt(o, 'source', f, c.string),
