@@ -9,12 +9,17 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { rememberRunNetns } from '../helpers/netns';
 import { REPO, cleanupTempDirs, tempDir } from './helpers';
 import { OCT, PID, berthBinDir, bridgePorts, cleanupNet, requireNet, trackLink, trackOwner } from './net-helpers';
 
 const CONF_DIR = '/etc/cni/net.d';
 const BIN_DIR = '/opt/cni/bin';
+/** Where ctr's CNI library caches results (/var/lib/cni/results): it creates it, and never removes it. */
+const CNI_CACHE = '/var/lib/cni/results';
 const made: string[] = [];
+/** Directories ctr may create, from the deepest up: removed afterwards when they did not exist and are empty. */
+const ctrMade: string[] = [];
 let containerd: ChildProcess | undefined;
 let sock: string;
 let root: string;
@@ -31,6 +36,20 @@ function mkdirOwned(dir: string): void {
   while (!fs.existsSync(path.dirname(top))) top = path.dirname(top);
   fs.mkdirSync(dir, { recursive: true });
   made.push(top);
+}
+
+function rememberMissing(dir: string): void {
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) ctrMade.push(d);
+}
+
+function removeIfEmpty(dirs: string[]): void {
+  for (const d of dirs) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // not empty (someone else's, or a leak the check reports) or never made
+    }
+  }
 }
 
 // Shared with the benchmarks that run containerd (plain JS, so that `npm run bench` needs no compile step).
@@ -79,6 +98,8 @@ beforeAll(async () => {
   requireNet();
   for (const f of ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/sbin/runc']) if (!fs.existsSync(f)) throw new Error(`${f} is missing: hack/deps installs containerd and runc`);
   const binDir = await berthBinDir();
+  rememberRunNetns(); // ctr makes the container's namespace under /run/netns
+  rememberMissing(CNI_CACHE);
   mkdirOwned(CONF_DIR);
   mkdirOwned(BIN_DIR);
   for (const name of ['berth-bridge', 'berth-host-local', 'berth-loopback', 'berth-portmap']) fs.copyFileSync(path.join(binDir, name), path.join(BIN_DIR, name));
@@ -113,6 +134,7 @@ afterAll(async () => {
     }
   } finally {
     for (const d of made.splice(0).reverse()) fs.rmSync(d, { recursive: true, force: true });
+    removeIfEmpty(ctrMade.splice(0));
     removeNamespaceCgroups(`berth${PID}`);
     trackOwner(network, `berth${PID}-c${PID}`, 'nftables');
     await cleanupNet();

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runPlugin, type PluginHandlers, type PluginOutcome } from '../../src/cni/pkg/skel';
+import { removeTempDirs, trackTempDir } from '../helpers/cleanup';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const REFERENCE_DIR = '/usr/lib/cni';
@@ -27,11 +28,13 @@ const tempDirs: string[] = [];
 export function tempDir(prefix = 'berth-cni-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempDirs.push(d);
+  trackTempDir(d);
   return d;
 }
 
+/** Removes this helper's temp dirs; one with a mount still below it is kept and reported (see test/helpers/cleanup.ts). */
 export function cleanupTempDirs(): void {
-  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  removeTempDirs(tempDirs.splice(0));
 }
 
 /** berth-host-local bundled for this run, and a runner that executes it as a CNI plugin would be. */

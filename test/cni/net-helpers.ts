@@ -3,34 +3,37 @@
  * unique names derived from the test's pid, our plugins as executables in a temp CNI_PATH, traffic probes
  * (busybox ping, a node TCP server/client run inside a netns), and cleanup of everything created.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pruneShared, teardownMasq, teardownPorts, type Backend } from '../../src/cni/pkg/firewall';
+import { atFileEnd } from '../helpers/cleanup';
+import { iptables, isRoot, nftables, requireHost } from '../helpers/host';
+import { addNetns, rememberRunNetns, restoreRunNetns } from '../helpers/netns';
 import { bundlePlugin, REPO, tempDir } from './helpers';
 
 export const PID = process.pid;
 /** A /16-free octet for this run's subnets (10.<oct>.<n>.0/24). */
 export const OCT = 100 + (PID % 100);
 
-const netnsNames: string[] = [];
 const links: string[] = [];
 const owners: Array<{ network: string; containerID: string; backend: Backend }> = [];
 const children: ChildProcess[] = [];
 
 export function requireNet(): void {
-  if (process.getuid?.() !== 0) throw new Error('the CNI network tests need root');
+  requireHost(isRoot());
   for (const f of [path.join(REPO, 'build/bin/berth-netlink'), '/bin/busybox', '/usr/sbin/nft', '/usr/sbin/iptables-restore', '/usr/sbin/conntrack']) {
     if (!fs.existsSync(f)) throw new Error(`${f} is missing (npm run build; hack/deps installs busybox-static, nftables, iptables, conntrack)`);
   }
+  // Both firewall backends are part of what the plugins promise: the kernel must have nf_tables.
+  requireHost(nftables(), iptables());
+  rememberTables();
+  rememberRunNetns();
 }
 
 /** A new network namespace; returns its path. */
 export function netns(tag: string): string {
-  const name = `bcn${PID}${tag}`;
-  execFileSync('ip', ['netns', 'add', name]);
-  netnsNames.push(name);
-  return `/var/run/netns/${name}`;
+  return addNetns(`bcn${PID}${tag}`);
 }
 
 export const nsName = (p: string) => path.basename(p);
@@ -116,6 +119,36 @@ export function linkExists(name: string): boolean {
   return fs.existsSync(`/sys/class/net/${name}`);
 }
 
+/** nft tables ("family name") present before the suite touched the firewall. */
+let tablesBefore: Set<string> | undefined;
+
+function nftTables(): string[] {
+  const r = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.split('\n').map((l) => l.replace(/^table\s+/, '').trim()).filter(Boolean) : [];
+}
+
+function rememberTables(): void {
+  if (tablesBefore) return;
+  tablesBefore = new Set(nftTables());
+  atFileEnd('drop the firewall tables the suite created', dropCreatedTables);
+}
+
+/**
+ * iptables-nft creates its nat table (with empty base chains) on first use, and nothing removes it once the
+ * last rule is gone: drop the tables that appeared during the suite and hold no rule any more.
+ */
+export function dropCreatedTables(): void {
+  if (!tablesBefore) return;
+  for (const t of nftTables()) {
+    if (tablesBefore.has(t)) continue;
+    const r = spawnSync('nft', ['-j', 'list', 'table', ...t.split(' ')], { encoding: 'utf8' });
+    if (r.status !== 0) continue;
+    const items = (JSON.parse(r.stdout) as { nftables: Array<Record<string, unknown>> }).nftables;
+    if (items.some((i) => 'rule' in i || 'set' in i || 'map' in i || 'element' in i)) continue;
+    spawnSync('nft', ['delete', 'table', ...t.split(' ')], { stdio: 'ignore' });
+  }
+}
+
 /** Removes everything the suite made, whatever state a failed test left. */
 export async function cleanupNet(): Promise<void> {
   for (const c of children.splice(0)) c.kill('SIGKILL');
@@ -126,13 +159,7 @@ export async function cleanupNet(): Promise<void> {
   // The shared chains go too when no other container (another suite's, running now) still uses them.
   await pruneShared('nftables').catch(() => undefined);
   await pruneShared('iptables').catch(() => undefined);
-  for (const n of netnsNames.splice(0)) {
-    try {
-      execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' });
-    } catch {
-      // already gone
-    }
-  }
+  restoreRunNetns();
   for (const l of links.splice(0)) {
     try {
       execFileSync('ip', ['link', 'del', l], { stdio: 'ignore' });
@@ -140,4 +167,5 @@ export async function cleanupNet(): Promise<void> {
       // already gone
     }
   }
+  dropCreatedTables();
 }

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { Invoker, networkFromText } from '../../src/cni/invoker';
 import type { Result } from '../../src/cni/pkg/types';
+import { describeIf, ipv6 } from '../helpers/host';
 import { cleanupTempDirs, requireCni, tempDir } from './helpers';
 import { OCT, PID, cleanupNet, freePort, inNetns, netns, ping, requireNet, tcpGet, tcpServer, trackLink, trackOwner } from './net-helpers';
 
@@ -15,21 +16,29 @@ beforeAll(() => {
   requireNet();
   requireCni('bridge', 'host-local', 'portmap', 'loopback');
 });
-/** The reference portmap leaves its shared CNI-HOSTPORT-* chains behind: remove them when no container uses them. */
+/**
+ * The reference portmap leaves its shared CNI-HOSTPORT-* chains behind, for IPv4 and IPv6: remove them when no
+ * container uses them.
+ */
 function pruneReferenceChains(): void {
-  const saved = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).split('\n');
-  if (saved.some((l) => l.startsWith(':CNI-DN-'))) return;
-  const shared = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'].filter((c) => saved.some((l) => l.startsWith(`:${c} `)));
-  if (shared.length === 0) return;
-  const lines = saved.filter((l) => l.startsWith('-A ') && shared.some((c) => l.endsWith(`-j ${c}`) || l.includes(`-j ${c} `))).map((l) => `-D ${l.slice(3)}`);
-  for (const c of shared) lines.push(`-F ${c}`, `-X ${c}`);
-  execFileSync('iptables-restore', ['--noflush', '--wait'], { input: ['*nat', ...lines, 'COMMIT', ''].join('\n') });
+  for (const [save, restore] of ipv6().present ? [['iptables-save', 'iptables-restore'], ['ip6tables-save', 'ip6tables-restore']] : [['iptables-save', 'iptables-restore']]) {
+    const saved = execFileSync(save, ['-t', 'nat'], { encoding: 'utf8' }).split('\n');
+    if (saved.some((l) => l.startsWith(':CNI-DN-'))) continue;
+    const shared = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'].filter((c) => saved.some((l) => l.startsWith(`:${c} `)));
+    if (shared.length === 0) continue;
+    const lines = saved.filter((l) => l.startsWith('-A ') && shared.some((c) => l.endsWith(`-j ${c}`) || l.includes(`-j ${c} `))).map((l) => `-D ${l.slice(3)}`);
+    for (const c of shared) lines.push(`-F ${c}`, `-X ${c}`);
+    execFileSync(restore, ['--noflush', '--wait'], { input: ['*nat', ...lines, 'COMMIT', ''].join('\n') });
+  }
 }
 
 afterAll(async () => {
-  pruneReferenceChains();
-  await cleanupNet();
-  cleanupTempDirs();
+  try {
+    pruneReferenceChains();
+  } finally {
+    await cleanupNet();
+    cleanupTempDirs();
+  }
 });
 
 const bridge = `bd${PID}`;
@@ -73,22 +82,25 @@ async function observe(ns: string, r: Result, port: number): Promise<View> {
   return { result, links, routes, bridgeAddrs, reach };
 }
 
-test.each(['1.0.0', '0.4.0'])('cniVersion %s: same interfaces, addresses, routes, results and reachability', async (cniVersion) => {
-  trackLink(bridge);
-  const views: View[] = [];
-  for (const [k, prefix, binDirs] of [[0, '', ['/usr/lib/cni']], [1, 'berth-', ['/nonexistent']]] as const) {
-    const ns = netns(`d${k}${cniVersion.replace(/\./g, '')}`);
-    const net = networkFromText(conflist(prefix, tempDir(), cniVersion));
-    trackOwner(net.list.name, `diff${PID}`, 'nftables');
-    const inv = new Invoker({ binDirs: [...binDirs], cacheDir: tempDir() });
-    const port = freePort();
-    const att = { containerId: `diff${PID}`, netns: ns, ifname: 'eth0', capabilityArgs: { portMappings: [{ hostPort: port, containerPort: 8080, protocol: 'tcp' }] } };
-    const r = await inv.add(net, att);
-    views.push(await observe(ns, r, port));
-    await inv.del(net, att);
-    execFileSync('ip', ['netns', 'del', ns.split('/').pop()!]);
-    execFileSync('ip', ['link', 'del', bridge]);
-  }
-  expect(views[1]).toEqual(views[0]);
-  expect(views[0].reach).toEqual({ gateway: true, gateway6: true, hostPort: true });
+// Dual stack: the conflist has an IPv6 range and the check pings the IPv6 gateway.
+describeIf(ipv6())('the same conflist, IPv4 and IPv6', () => {
+  test.each(['1.0.0', '0.4.0'])('cniVersion %s: same interfaces, addresses, routes, results and reachability', async (cniVersion) => {
+    trackLink(bridge);
+    const views: View[] = [];
+    for (const [k, prefix, binDirs] of [[0, '', ['/usr/lib/cni']], [1, 'berth-', ['/nonexistent']]] as const) {
+      const ns = netns(`d${k}${cniVersion.replace(/\./g, '')}`);
+      const net = networkFromText(conflist(prefix, tempDir(), cniVersion));
+      trackOwner(net.list.name, `diff${PID}`, 'nftables');
+      const inv = new Invoker({ binDirs: [...binDirs], cacheDir: tempDir() });
+      const port = freePort();
+      const att = { containerId: `diff${PID}`, netns: ns, ifname: 'eth0', capabilityArgs: { portMappings: [{ hostPort: port, containerPort: 8080, protocol: 'tcp' }] } };
+      const r = await inv.add(net, att);
+      views.push(await observe(ns, r, port));
+      await inv.del(net, att);
+      execFileSync('ip', ['netns', 'del', ns.split('/').pop()!]);
+      execFileSync('ip', ['link', 'del', bridge]);
+    }
+    expect(views[1]).toEqual(views[0]);
+    expect(views[0].reach).toEqual({ gateway: true, gateway6: true, hostPort: true });
+  });
 });

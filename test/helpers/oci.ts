@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultSpec } from '../../src/oci/spec/default';
 import type { Spec } from '../../src/oci/spec/types';
+import { removeTempDirs, trackTempDir } from './cleanup';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const BERTH_RUN = path.join(REPO, 'build', 'bin', 'berth-run');
@@ -35,9 +36,11 @@ export function requireTools(...tools: string[]): void {
 
 const tempDirs: string[] = [];
 
+/** A fresh directory under the temp dir; gone after cleanupTempDirs(), or at the latest when the test file ends. */
 export function tempDir(prefix = 'berth-test-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempDirs.push(d);
+  trackTempDir(d);
   return d;
 }
 
@@ -136,8 +139,9 @@ function idArgument(args: string[]): string | undefined {
   return args[args.length - 1];
 }
 
+/** Removes this helper's temp dirs; one with a mount still below it is kept and reported (rm -rf would empty the mount). */
 export function cleanupTempDirs(): void {
-  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  removeTempDirs(tempDirs.splice(0));
 }
 
 /** Polls `check` until it returns true, at most `timeoutMs`. */

@@ -12,6 +12,7 @@ import type { Digest } from '../../src/image/digest';
 import { applyLayer } from '../../src/image/snapshot/applier';
 import { Snapshotter } from '../../src/image/snapshot/snapshotter';
 import { readTar } from '../../src/image/unpack/tar';
+import { overlayfs, requireHost, userXattrs } from '../helpers/host';
 import { cleanupTempDirs, requireTools, sha256, tempDir } from './helpers';
 import { writeTar, type TarSpec } from './tar-writer';
 
@@ -34,7 +35,10 @@ async function commit(snaps: Snapshotter, parent: Digest | undefined, entries: T
 const xattr = (p: string, name: string) => execFileSync('getfattr', ['--only-values', '-h', '-n', name, p]).toString();
 
 describe('layer applier and snapshots', () => {
-  beforeAll(() => requireTools('mount', 'umount', 'getfattr'));
+  beforeAll(() => {
+    requireTools('mount', 'umount', 'getfattr');
+    requireHost(overlayfs(), userXattrs());
+  });
   afterAll(() => {
     for (const m of mounts.splice(0)) execFileSync('umount', [m]);
     cleanupTempDirs();

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openImageStore, type ImageStoreApi } from '../../src/image/api';
+import { overlayfs, requireHost } from '../helpers/host';
 import { cleanupTempDirs, requireTools, startRegistry, stopAll, tempDir } from './helpers';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -24,6 +25,7 @@ describe('the fixture OCI image layout', () => {
 
   test('skopeo pushes it, the image store pulls and unpacks it, busybox runs in it', async () => {
     requireTools('skopeo', 'chroot');
+    requireHost(overlayfs());
     const fixtures = execFileSync(path.join(REPO, 'hack', 'fixtures'), { encoding: 'utf8' }).trim();
     const layout = path.join(fixtures, 'oci-layout');
     const reg = await startRegistry({ storage: tempDir('berth-registry-storage-') });

@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { BerthError } from '../../src/common/errors';
+import { removeTempDirs, trackTempDir } from '../helpers/cleanup';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -35,10 +36,12 @@ export async function berthErrorOf(p: Promise<unknown>): Promise<BerthError> {
 export function tempDir(prefix = 'berth-image-test-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   tempDirs.push(d);
+  trackTempDir(d);
   return d;
 }
+/** Removes this helper's temp dirs; one with a mount still below it is kept and reported (see test/helpers/cleanup.ts). */
 export function cleanupTempDirs(): void {
-  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  removeTempDirs(tempDirs.splice(0));
 }
 
 export function freePort(): Promise<number> {

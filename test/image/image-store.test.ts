@@ -12,6 +12,7 @@ import { hostPlatform } from '../../src/image/registry/manifest';
 import { ImageStore } from '../../src/image/store/image-store';
 import { RegistryClient } from '../../src/image/registry/client';
 import { berthErrorOf, cleanupTempDirs, mountTmpfs, requireTools, sha256, startProxy, startRegistry, stopAll, tempDir, type FaultProxy, type RegistryProcess } from './helpers';
+import { overlayfs, requireHost, userXattrs } from '../helpers/host';
 import { busyboxTar, FEATURE_LAYER, layerFrom, pushIndex, pushTarImage, type TarImage } from './image-fixtures';
 
 const arch = hostPlatform().architecture;
@@ -35,6 +36,7 @@ describe('image store', () => {
 
   beforeAll(async () => {
     requireTools('docker-registry', 'tar', 'zstd', 'mount', 'umount', 'getfattr', 'chroot');
+    requireHost(overlayfs(), userXattrs());
     reg = await startRegistry({ storage: tempDir('berth-registry-storage-') });
     const h = reg.host;
     const base = { tar: busyboxTar(), compression: 'gzip' as const };

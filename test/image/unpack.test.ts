@@ -10,6 +10,7 @@ import * as zlib from 'node:zlib';
 import { BerthError } from '../../src/common/errors';
 import { decompressLayer } from '../../src/image/unpack/decompress';
 import { readTar, type TarEntry } from '../../src/image/unpack/tar';
+import { requireHost, userXattrs } from '../helpers/host';
 import { cleanupTempDirs, requireTools, sha256, tempDir } from './helpers';
 import { fixChecksum, header, tarEntries, writeTar } from './tar-writer';
 
@@ -40,6 +41,7 @@ describe('tar reader', () => {
   const longDir = 'd'.repeat(60) + '/' + 'e'.repeat(60);
   beforeAll(() => {
     requireTools('tar', 'setfattr', 'zstd');
+    requireHost(userXattrs());
     src = tempDir();
     fs.mkdirSync(path.join(src, longDir), { recursive: true });
     fs.writeFileSync(path.join(src, longDir, 'f'.repeat(90)), 'deep file');

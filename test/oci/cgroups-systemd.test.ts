@@ -25,6 +25,7 @@ import { type DBusValue, marshal, parseSignature, unmarshal, Variant } from '../
 import { decodeMessage, encodeMessage, type Message, MessageType, messageLength } from '../../src/oci/cgroups/systemd/message';
 import { baseProperties, deviceProperties, expandSlice, parseProcDevices, parseSystemdPath, rangeToBits, resourceProperties } from '../../src/oci/cgroups/systemd/properties';
 import { normalizeDeviceRules } from '../../src/oci/cgroups/devices';
+import { cgroupV2, testIf } from '../helpers/host';
 
 const hex = (b: Buffer): string => b.toString('hex');
 /** "01 00 0a" → Buffer; spaces, newlines and |-separators are ignored. */
@@ -834,8 +835,7 @@ describe('systemd driver through a real dbus-daemon and a stand-in systemd', () 
     await cg.remove();
   });
 
-  test('pure cgroup v2 (this host\'s cgroup2 mount viewed alone): v2 properties, one directory', async () => {
-    if (!layout.unified) return;
+  testIf(cgroupV2())('pure cgroup v2 (this host\'s cgroup2 mount viewed alone): v2 properties, one directory', async () => {
     const v2layout = unifiedOnly(layout);
     fake.layout = v2layout;
     const cg = resolveCgroup(`${slice}:${tag}:v2`, 'v2', { ...opts(), layout: v2layout });

@@ -3,9 +3,11 @@
  * resolution, conversions, validation and the eBPF device program. On a hybrid host the v2 code path runs on
  * the real cgroup2 mount through unifiedOnly(), limited to the controllers that hierarchy has.
  *
- * Nothing here skips silently in CI: a test whose host feature is missing is skipped on a developer's machine
- * (its title says what is missing) but fails when process.env.CI is set (see testIf/describeIf). Where cgroup
- * v1 and v2 need different checks, the test is registered in the variant for this host's mode, named so.
+ * Nothing here skips silently: a test whose host feature can be missing on a Debian machine (a controller,
+ * swap accounting, a cgroup2 mount, huge pages) is skipped there with the reason in its title, through
+ * test/helpers/host.ts (BERTH_TEST_NO_SKIP=1 makes those fail instead); root and a mounted cgroup file system
+ * are hard requirements. Where cgroup v1 and v2 need different checks, the test is registered in the variant
+ * for this host's mode, named so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,6 +33,7 @@ import {
   OP,
   type BpfInsn,
 } from '../../src/oci/cgroups/devices-bpf';
+import { cgroupV1, cgroupV2, describeIf, describeRequiring, testIf } from '../helpers/host';
 
 const MiB = 1024 * 1024;
 
@@ -351,37 +354,7 @@ const layout: CgroupLayout | undefined = (() => {
   }
 })();
 
-/**
- * A host feature some tests need. Present: the test runs. Missing: skipped on a developer's machine with the
- * reason in its title, but FAILING in CI (process.env.CI set), because CI hosts are expected to have every
- * feature these tests use, and a skip there would only hide a broken host or a broken feature detection.
- */
-const inCI = !!process.env.CI;
-const missing = (what: string): string => `needs ${what}, missing on this ${inCI ? 'CI ' : ''}host`;
-type TestFn = (name: string, fn: jest.ProvidesCallback, timeout?: number) => void;
-type DescribeFn = (name: string, fn: () => void) => void;
-function testIf(present: boolean, what: string): TestFn {
-  if (present) return test;
-  if (inCI)
-    return (name) =>
-      test(name, () => {
-        throw new Error(missing(what));
-      });
-  return (name, fn, timeout) => test.skip(`${name} [${missing(what)}]`, fn, timeout);
-}
-function describeIf(present: boolean, what: string): DescribeFn {
-  if (present) return describe;
-  if (inCI)
-    return (name) =>
-      describe(name, () =>
-        test('host has what this suite needs', () => {
-          throw new Error(missing(what));
-        }),
-      );
-  return (name, fn) => describe.skip(`${name} [${missing(what)}]`, fn);
-}
-
-const describeRoot = describeIf(isRoot && !!layout, 'root and a mounted cgroup filesystem');
+const describeRoot = describeRequiring(isRoot && !!layout, 'root and a mounted cgroup filesystem');
 const TOP = `berth-cgtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const children = new Set<ChildProcess>();
 const opts: CgroupOptions = { logger: silentLogger };
@@ -533,7 +506,9 @@ describeRoot('on the real cgroupfs', () => {
 
   const v1 = host.mode !== 'v2';
 
-  test('create makes every hierarchy directory, apply writes limits the kernel then reports', () => {
+  // The controllers whose files this test writes and reads back, in this host's mode.
+  const limitControllers = v1 ? cgroupV1('memory', 'cpu', 'cpuset', 'pids', 'blkio') : cgroupV2('memory', 'cpu', 'pids', 'io');
+  testIf(limitControllers)('create makes every hierarchy directory, apply writes limits the kernel then reports', () => {
     const cg = open('limits');
     // Absolute cgroupsPath: directly below each mount.
     for (const [key, dir] of Object.entries(cg.paths)) {
@@ -995,19 +970,22 @@ describeRoot('on the real cgroupfs', () => {
       });
       return;
     }
-    test('hybrid: hugetlb goes to whichever hierarchy has it; the unified map only where the file exists', () => {
+    const inUnified = host.unified?.controllers.includes('hugetlb') ?? false;
+    const hugetlb = testIf(sizes.length > 0 && (inUnified || host.v1.some((h) => h.controllers.includes('hugetlb'))), 'a hugetlb controller (v1 or on the cgroup2 mount) and huge page sizes in /sys/kernel/mm/hugepages');
+    hugetlb('hybrid: hugetlb goes to whichever hierarchy has it; the unified map where the file exists', () => {
       const cg = open('hybrid');
       cg.create();
-      const inUnified = host.unified?.controllers.includes('hugetlb') ?? false;
-      if (sizes.length > 0 && (inUnified || cg.paths.hugetlb)) {
-        cg.apply({ hugepageLimits: [{ pageSize: sizes[0], limit: 4 * 1024 * MiB }] });
-        if (inUnified) expect(read(cg.paths[UNIFIED], `hugetlb.${sizes[0]}.max`)).toBe(String(4 * 1024 * MiB));
-        else expect(read(cg.paths.hugetlb, `hugetlb.${sizes[0]}.limit_in_bytes`)).toBe(String(4 * 1024 * MiB));
-      }
-      if (inUnified && sizes.length > 0) {
+      cg.apply({ hugepageLimits: [{ pageSize: sizes[0], limit: 4 * 1024 * MiB }] });
+      if (inUnified) expect(read(cg.paths[UNIFIED], `hugetlb.${sizes[0]}.max`)).toBe(String(4 * 1024 * MiB));
+      else expect(read(cg.paths.hugetlb, `hugetlb.${sizes[0]}.limit_in_bytes`)).toBe(String(4 * 1024 * MiB));
+      if (inUnified) {
         cg.apply({ unified: { [`hugetlb.${sizes[0]}.max`]: String(2 * 1024 * MiB) } });
         expect(read(cg.paths[UNIFIED], `hugetlb.${sizes[0]}.max`)).toBe(String(2 * 1024 * MiB));
       }
+    });
+    test('hybrid: the unified map is refused for a file the cgroup2 hierarchy lacks', () => {
+      const cg = open('hybridmap');
+      cg.create();
       const e = expectBerthError(() => cg.apply({ unified: { 'memory.max': '1000000' } }), 'FailedPrecondition', 'linux.resources.unified["memory.max"]');
       expect(e.message).toMatch(/hybrid/);
     });

@@ -7,6 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Spec } from '../../src/oci/spec/types';
+import { cgroupV1, itIf, timeNamespaces, userNamespaces } from '../helpers/host';
+import { addNetns, deleteNetns, restoreRunNetns } from '../helpers/netns';
 import { PEER_BINARY, RuntimeCli, cleanupTempDirs, eventually, fixtureRootfs, makeBundle, requireTools, tempDir, uniqueId, type Invocation } from '../helpers/oci';
 
 const berth = new RuntimeCli('berth-run');
@@ -125,7 +127,8 @@ describe('berth-run matches runc, probe by probe', () => {
     });
   });
 
-  test('cgroup limits as the kernel sees them, from inside the container', () => {
+  // The probes read cgroup v1 files (/sys/fs/cgroup/memory/…): a cgroup v2-only host has none of them.
+  itIf(cgroupV1('memory', 'pids', 'cpu', 'cpuset'))('cgroup limits as the kernel sees them, from inside the container', () => {
     expectSame([
       'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.soft_limit_in_bytes',
       'cat /sys/fs/cgroup/pids/pids.max',
@@ -217,7 +220,7 @@ function countFlags(argv: string[]): number {
 }
 
 describe('namespaces, by creation and by path', () => {
-  test('a user namespace with id mappings', () => {
+  itIf(userNamespaces())('a user namespace with id mappings', () => {
     const rootfs = tempDir('berth-userns-');
     // A private copy owned by the mapped root, as a runtime user would prepare it.
     fs.cpSync(makeBundleRootfs(), rootfs, { recursive: true, verbatimSymlinks: true });
@@ -237,7 +240,7 @@ describe('namespaces, by creation and by path', () => {
 
   test('joining a network namespace by path', () => {
     const name = `berth-test-${process.pid}`;
-    execFileSync('ip', ['netns', 'add', name]);
+    addNetns(name);
     try {
       // A per-namespace sysctl tells this namespace from any other.
       execFileSync('ip', ['netns', 'exec', name, 'sh', '-c', 'echo 77 > /proc/sys/net/ipv4/ip_default_ttl']);
@@ -246,7 +249,8 @@ describe('namespaces, by creation and by path', () => {
       });
       expect(out).toBe('77\n');
     } finally {
-      execFileSync('ip', ['netns', 'delete', name]);
+      deleteNetns(name);
+      restoreRunNetns();
     }
   });
 
@@ -270,7 +274,7 @@ describe('namespaces, by creation and by path', () => {
     expect(results[0].stdout).toMatch(/^first\nsecond\n0 1 2 3 4 /);
   });
 
-  test('a time namespace with clock offsets', () => {
+  itIf(timeNamespaces())('a time namespace with clock offsets', () => {
     const { ours } = both('cat /proc/self/timens_offsets; cut -d" " -f1 /proc/uptime', (s) => {
       s.linux!.namespaces!.push({ type: 'time' });
       s.linux!.timeOffsets = { boottime: { secs: 86400 * 365, nanosecs: 0 }, monotonic: { secs: 1000 } };

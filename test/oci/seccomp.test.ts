@@ -12,6 +12,7 @@ import type { Seccomp } from '../../src/oci/spec/types';
 import { BPF_MAX_INSNS, compileSeccomp, SECCOMP_RET } from '../../src/oci/seccomp/compile';
 import { AUDIT_ARCH, syscallTable, X32_SYSCALL_BIT } from '../../src/oci/seccomp/syscalls';
 import { parseSeccomp } from '../../src/oci/seccomp/validate';
+import { ia32Syscalls, itIf } from '../helpers/host';
 
 const X86_64 = syscallTable('SCMP_ARCH_X86_64')!;
 const I386 = syscallTable('SCMP_ARCH_X86')!;
@@ -659,13 +660,12 @@ describe('compiled filters in the kernel', () => {
     expect(errnos(ruled)).toEqual([77, 77]);
   });
 
-  it('handles the i386 ABI (int $0x80) as its own architecture with its own numbers', () => {
+  // Unfiltered, int $0x80 must work, or the assertions below prove nothing: kernels without IA32 emulation,
+  // or whose 32-bit entry faults (seen on 6.18 in a micro-VM), cannot run this test, which is then skipped.
+  itIf(ia32Syscalls())('handles the i386 ABI (int $0x80) as its own architecture with its own numbers', () => {
     const i386Getpid = I386.get('getpid')!;
-    // Unfiltered, int $0x80 must work (IA32 emulation enabled), or the assertions below prove nothing.
     const plain = spawnSync(loader, ['--probe32', String(i386Getpid)], { encoding: 'utf8' });
-    if (plain.signal || !/^ret=[1-9]\d* errno=0$/.test(plain.stdout.trim())) {
-      throw new Error(`int $0x80 does not work on this kernel: ${plain.stdout}${plain.stderr}${plain.signal ?? ''}`);
-    }
+    expect([plain.signal, plain.stdout.trim()]).toEqual([null, expect.stringMatching(/^ret=[1-9]\d* errno=0$/)]);
     // No architectures listed: only the native one is covered, so i386 syscalls get the bad-arch kill.
     expect(probe(allowAll, [[i386Getpid]], '--probe32').signal).toBe('SIGSYS');
 

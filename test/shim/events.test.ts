@@ -7,8 +7,12 @@ import * as fs from 'node:fs';
 import { ShimClient } from '../../src/shim/client';
 import type { TaskEvent } from '../../src/shim/types';
 import { crunRuntime, pidAlive, requireShimTools, RUNTIMES, shBundle, ShimUnderTest, taskId, waitFor } from './helpers';
+import { cgroupMounts } from '../helpers/host';
+import { cleanupTempDirs } from '../helpers/oci';
 
 requireShimTools();
+// Last, after every block's shim.cleanup(): state dirs, bundles and the crun wrapper.
+afterAll(() => cleanupTempDirs());
 
 const LIMIT = 32 * 1024 * 1024;
 // On SIGUSR1 the shell runs a dd whose 256 MiB buffer cannot fit: the OOM killer takes dd (the biggest), sh lives.
@@ -17,13 +21,14 @@ const limited = (s: import('../../src/oci/spec/types').Spec): void => {
   s.linux!.resources = { ...s.linux!.resources, memory: { limit: LIMIT, swap: LIMIT } };
 };
 
-/** The oom_kill counter of the v1 memory cgroup (or v2 memory.events) that pid is in. */
+/** The oom_kill counter of the v1 memory cgroup (or v2 memory.events) that pid is in, wherever it is mounted. */
 function oomKills(pid: number): number {
   const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
   const v1 = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
+  const mounts = cgroupMounts();
   const file = v1
-    ? `/sys/fs/cgroup/memory${v1.split(':')[2]}/memory.oom_control`
-    : `/sys/fs/cgroup${lines.find((l) => l.startsWith('0::'))!.slice(3)}/memory.events`;
+    ? `${mounts.v1.get('memory')}${v1.split(':')[2]}/memory.oom_control`
+    : `${mounts.v2?.mountPoint}${lines.find((l) => l.startsWith('0::'))!.slice(3)}/memory.events`;
   return Number(/^oom_kill (\d+)$/m.exec(fs.readFileSync(file, 'utf8'))![1]);
 }
 

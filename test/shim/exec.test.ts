@@ -3,8 +3,11 @@ import * as fs from 'node:fs';
 import { crunRuntime, requireShimTools, RUNTIMES, shBundle, ShimUnderTest, taskId } from './helpers';
 import type { ShimClient } from '../../src/shim/client';
 import type { TaskRef } from '../../src/shim/types';
+import { cleanupTempDirs } from '../helpers/oci';
 
 requireShimTools();
+// Last, after every block's shim.cleanup(): state dirs, bundles and the crun wrapper.
+afterAll(() => cleanupTempDirs());
 
 /** Attaches, sends `input` after `before` has run, and collects output until the process exits. */
 async function attachAndCollect(c: ShimClient, target: TaskRef, steps: { resize?: { rows: number; cols: number }; data?: string; closeStdin?: boolean }[]): Promise<{ out: string; err: string; exitCode: number }> {

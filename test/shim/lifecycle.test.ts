@@ -3,9 +3,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../../src/common/errors';
 import { cgroupsOf, crunRuntime, monitorsOf, requireShimTools, RUNTIMES, shBundle, ShimUnderTest, taskId } from './helpers';
-import { makeBundle } from '../helpers/oci';
+import { cleanupTempDirs, makeBundle } from '../helpers/oci';
 
 requireShimTools();
+// Last, after every block's shim.cleanup(): state dirs, bundles and the crun wrapper.
+afterAll(() => cleanupTempDirs());
 
 describe.each([...RUNTIMES, ['crun', crunRuntime()]])('task lifecycle with %s', (_name, runtime) => {
   const shim = new ShimUnderTest();

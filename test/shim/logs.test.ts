@@ -6,8 +6,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseCriLines } from '../../src/shim/crilog';
 import { requireShimTools, RUNTIMES, shBundle, ShimUnderTest, taskId, waitFor } from './helpers';
+import { cleanupTempDirs } from '../helpers/oci';
 
 requireShimTools();
+// Last, after every block's shim.cleanup(): state dirs, bundles and the crun wrapper.
+afterAll(() => cleanupTempDirs());
 
 const LINES = 100000;
 const CHUNKS = 10;

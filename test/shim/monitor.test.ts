@@ -3,9 +3,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MONITOR, requireShimTools, waitFor } from './helpers';
-import { tempDir } from '../helpers/oci';
+import { cleanupTempDirs, tempDir } from '../helpers/oci';
 
 requireShimTools();
+// The monitors' directories.
+afterAll(() => cleanupTempDirs());
 
 /** Runs the monitor with `command` as launcher; resolves with its fd 3 report and exit status. */
 function runMonitor(args: string[]): Promise<{ report: string; status: number | null }> {

@@ -3,9 +3,11 @@ import * as path from 'node:path';
 import { ShimClient } from '../../src/shim/client';
 import type { TaskEvent } from '../../src/shim/types';
 import { monitorsOf, pidAlive, requireShimTools, RUNTIMES, shBundle, ShimUnderTest, SHIM, taskId, waitFor } from './helpers';
-import { tempDir } from '../helpers/oci';
+import { cleanupTempDirs, tempDir } from '../helpers/oci';
 
 requireShimTools();
+// Last, after every block's shim.cleanup(): state dirs, bundles and the crun wrapper.
+afterAll(() => cleanupTempDirs());
 
 describe.each(RUNTIMES)('shim restart with %s', (_name, runtime) => {
   const shim = new ShimUnderTest();

@@ -1,0 +1,30 @@
+/**
+ * jest globalTeardown: the leak check. Compares the host with the snapshot global-setup.ts took and fails the
+ * run (an error thrown here makes jest exit non-zero) when the suites left anything behind; the list goes to
+ * stderr. Things that settle shortly after the last suite (a process being reaped) get a moment first.
+ *
+ * BERTH_LEAK_CHECK=warn prints the list without failing (for development on a busy shared machine);
+ * BERTH_LEAK_CHECK=off skips the check.
+ */
+import { compare, countLeftovers, formatReport, pruneJournals, RUN_MARKER_VAR, snapshot, type HostSnapshot, type Leftovers } from './leaks';
+import { SNAPSHOT_KEY } from './global-setup';
+
+const SETTLE_MS = 2500;
+
+export default async function globalTeardown(): Promise<void> {
+  const before = (globalThis as Record<string, unknown>)[SNAPSHOT_KEY] as HostSnapshot | undefined;
+  if (process.env.BERTH_LEAK_CHECK === 'off' || !before) return;
+  const marker = process.env[RUN_MARKER_VAR] ?? '';
+  const deadline = Date.now() + SETTLE_MS;
+  let left: Leftovers = compare(before, snapshot(), process.pid, marker);
+  while (countLeftovers(left) > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    left = compare(before, snapshot(), process.pid, marker);
+  }
+  pruneJournals(marker);
+  const n = countLeftovers(left);
+  process.stderr.write(`\n${formatReport(left)}\n\n`);
+  if (n > 0 && process.env.BERTH_LEAK_CHECK !== 'warn') {
+    throw new Error(`berth leak check failed: ${n} leftover${n === 1 ? '' : 's'} from the test run (listed above)`);
+  }
+}
