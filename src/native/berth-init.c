@@ -395,6 +395,12 @@ static int relay_terminal(pid_t child, int master) {
   return exit_status(status);
 }
 
+/* A foreground parent only waits: it goes back to where it came from, out of the container's limits and `ps`. */
+static void leave_cgroups(const struct plan *p) {
+  if (!(p->options & OPT_FOREGROUND)) return;
+  for (int i = 0; i < p->ncgroup_leave; i++) (void)write_file(p->cgroup_leave[i], "0");
+}
+
 /* The parent's life after the child exists: report it, then either leave or stay and pass on its status. */
 static void parent_after_fork(const struct plan *p, pid_t child, int pty_socket) {
   if (sync_send("pid %d", (int)child) != 0) {
@@ -404,6 +410,8 @@ static void parent_after_fork(const struct plan *p, pid_t child, int pty_socket)
   close(sync_fd);
   sync_fd = -1;
   if (!(p->options & OPT_FOREGROUND)) _exit(0);
+  /* Off the critical path: the pid is reported first. */
+  leave_cgroups(p);
   if (pty_socket >= 0) {
     int master = receive_fd(pty_socket);
     close(pty_socket);
@@ -447,12 +455,6 @@ static void join_cgroups(const struct plan *p) {
   }
 }
 
-/* A foreground parent only waits: it goes back to where it came from, out of the container's limits and `ps`. */
-static void leave_cgroups(const struct plan *p) {
-  if (!(p->options & OPT_FOREGROUND)) return;
-  for (int i = 0; i < p->ncgroup_leave; i++) (void)write_file(p->cgroup_leave[i], "0");
-}
-
 static void set_time_offsets(const struct plan *p) {
   if (!p->ntime_offsets) return;
   if (unshare(CLONE_NEWTIME) != 0) die_errno("linux.timeOffsets: unshare time namespace");
@@ -485,7 +487,6 @@ static void run_init(struct plan *p) {
       if (p->uid_map) write_id_map(child, "uid_map", p->uid_map);
     }
     if (console >= 0) close(console);
-    leave_cgroups(p);
     parent_after_fork(p, child, pty_socket);
   }
   if (pty_socket >= 0) close(pty_socket);
@@ -549,7 +550,6 @@ static void run_exec(struct plan *p) {
   if (child < 0) die_errno("fork");
   if (child > 0) {
     close(gate[0]);
-    leave_cgroups(p);
     /* The child waits for the gate so that "pid" always precedes anything it reports. */
     if (sync_send("pid %d", (int)child) != 0) { kill(child, SIGKILL); _exit(1); }
     close(gate[1]);
@@ -557,6 +557,7 @@ static void run_exec(struct plan *p) {
     sync_fd = -1;
     if (console >= 0) close(console);
     if (!(p->options & OPT_FOREGROUND)) _exit(0);
+    leave_cgroups(p);
     int status;
     while (waitpid(child, &status, 0) < 0) {
       if (errno != EINTR) _exit(1);
