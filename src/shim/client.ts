@@ -203,7 +203,11 @@ export class ShimClient {
     return fn.bind(this.client);
   }
 
-  private async unary<Req, Res>(name: string, req: Req, retry = true): Promise<Res> {
+  /**
+   * One call; when no shim answers, waits for one (starting it if allowed) and tries again on a fresh channel.
+   * A few tries: a shim that just took the socket over from a dead one can still refuse the first connection.
+   */
+  private async unary<Req, Res>(name: string, req: Req, triesLeft = 3): Promise<Res> {
     const generation = this.generation;
     try {
       return await new Promise<Res>((resolve, reject) => {
@@ -212,14 +216,9 @@ export class ShimClient {
       });
     } catch (err) {
       const e = err as grpc.ServiceError;
-      if (retry && e.code === grpc.status.UNAVAILABLE) {
-        await this.ensureShim();
-        // A fresh channel: the old one may be backing off from the dead shim's socket.
-        if (this.generation === generation) {
-          this.client.close();
-          this.client = this.makeClient();
-        }
-        return this.unary(name, req, false);
+      if (triesLeft > 1 && e.code === grpc.status.UNAVAILABLE) {
+        await this.reconnect(e, generation);
+        return this.unary(name, req, triesLeft - 1);
       }
       throw fromGrpcError(e);
     }
