@@ -68,6 +68,13 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
   const log = new Logger({ level: config.logLevel as LogLevel, fields: { component: 'berthd' } });
   let store: ImageStoreApi | undefined;
   let server: CriServer | undefined;
+  // Handlers first: a SIGTERM that arrives while the socket is being bound must stop berthd cleanly, not kill
+  // it with the default action and leave the socket behind. Until serving, it is only remembered.
+  let onSignal: (signal: NodeJS.Signals) => void = (signal) => { early = signal; };
+  let early: NodeJS.Signals | undefined;
+  const handler = (signal: NodeJS.Signals) => onSignal(signal);
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
   try {
     // The root may hold layers that container processes read through overlay mounts: traversable, not listable.
     fs.mkdirSync(config.root, { recursive: true, mode: 0o711 });
@@ -80,6 +87,8 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
     log.error('cannot start', { kind: e.kind, error: e.message });
     process.stderr.write(`berthd: ${e.message}\n`);
     await store?.close();
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
     return exitCodeOf(e.kind);
   }
   log.info('berthd started', { version: VERSION, pid: process.pid, root: config.root, state: config.state, socket: config.listen });
@@ -106,7 +115,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
         },
       );
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    onSignal = stop;
+    if (early) stop(early);
   });
 }
