@@ -9,10 +9,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { BERTH_RUN, REPO, requireTools } from '../helpers/oci';
-import { DEBIAN_CONTAINERD, PrivateContainerd, mountsUnder, type ContainerdBinaries, type CtrResult, type ShimRuntime } from '../helpers/containerd';
+import { DEBIAN_CONTAINERD, PrivateContainerd, mountsUnder, peerContainerd, type ContainerdBinaries, type CtrResult, type ShimRuntime } from '../helpers/containerd';
 
-// Containerd 2.x (to be built by hack/peers) joins this list; each entry gets the whole suite.
-const CONTAINERDS: ContainerdBinaries[] = [DEBIAN_CONTAINERD];
+// Debian's containerd 1.6 and the current 2.x (built by hack/peers); each gets the whole suite.
+const CONTAINERDS: ContainerdBinaries[] = [DEBIAN_CONTAINERD, peerContainerd(REPO)];
 const RUNC = '/usr/sbin/runc';
 const IMAGE = 'docker.io/berth/fixture:latest';
 
