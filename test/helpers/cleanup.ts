@@ -10,6 +10,29 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/**
+ * Every entry below `root`, down to `maxDepth` levels (1: its children only), in walk order. Directories are
+ * descended unless `descend` says no; unreadable ones are skipped (they vanish under concurrent work).
+ */
+export function entriesBelow(root: string, maxDepth: number, descend: (p: string) => boolean = () => true): { path: string; dir: boolean }[] {
+  const out: { path: string; dir: boolean }[] = [];
+  const walk = (dir: string, level: number): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      out.push({ path: p, dir: e.isDirectory() });
+      if (e.isDirectory() && level < maxDepth && descend(p)) walk(p, level + 1);
+    }
+  };
+  walk(root, 1);
+  return out;
+}
+
 export const FINAL_CLEANUP_KEY = '__berthFinalCleanup';
 
 export interface FinalCleanup {

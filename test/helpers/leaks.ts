@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RUN_JOURNALS } from './cleanup';
+import { entriesBelow, RUN_JOURNALS } from './cleanup';
 
 /** Set in the environment of everything the run starts (children inherit it), to recognise our processes. */
 export const RUN_MARKER_VAR = 'BERTH_TEST_RUN';
@@ -99,47 +99,16 @@ function listLinks(): string[] {
 }
 
 function listDirs(root: string, depth: number): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, d: number): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const p = path.join(dir, e.name);
-      out.push(p);
-      if (d < depth) walk(p, d + 1);
-    }
-  };
-  walk(root, 1);
-  return out;
+  return entriesBelow(root, depth).filter((e) => e.dir).map((e) => e.path);
 }
 
 function listPaths(): string[] {
   const out: string[] = [];
+  // /run/netns has a section of its own.
+  const watched = (p: string) => p !== '/run/netns';
   for (const [dir, depth] of WATCHED_DIRS) {
-    const walk = (d: string, level: number): void => {
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(d, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        const p = path.join(d, e.name);
-        // /run/netns has a section of its own.
-        if (p === '/run/netns') continue;
-        out.push(p);
-        if (e.isDirectory() && level < depth) walk(p, level + 1);
-      }
-    };
-    if (fs.existsSync(dir)) {
-      out.push(dir);
-      walk(dir, 1);
-    }
+    if (!fs.existsSync(dir)) continue;
+    out.push(dir, ...entriesBelow(dir, depth, watched).map((e) => e.path).filter(watched));
   }
   return out;
 }

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultSpec } from '../../src/oci/spec/default';
 import type { Spec } from '../../src/oci/spec/types';
-import { removeTempDirs, trackTempDir } from './cleanup';
+import { entriesBelow, removeTempDirs, trackTempDir } from './cleanup';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const BERTH_RUN = path.join(REPO, 'build', 'bin', 'berth-run');
@@ -155,24 +155,7 @@ export async function eventually(check: () => boolean, timeoutMs = 5000, what = 
 
 /** Every cgroup directory under any hierarchy whose name contains `needle`: used to prove nothing leaked. */
 export function cgroupDirsMatching(needle: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    if (depth > 6) return;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const p = path.join(dir, e.name);
-      if (e.name.includes(needle)) found.push(p);
-      walk(p, depth + 1);
-    }
-  };
-  walk('/sys/fs/cgroup', 0);
-  return found;
+  return entriesBelow('/sys/fs/cgroup', 7).filter((e) => e.dir && path.basename(e.path).includes(needle)).map((e) => e.path);
 }
 
 export function mountsMatching(needle: string): string[] {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Spec } from '../../src/oci/spec/types';
 import { compileSeccomp } from '../../src/oci/seccomp/compile';
 import { parseSeccomp } from '../../src/oci/seccomp/validate';
-import { seccompLoader } from '../helpers/host';
+import { cgroupMounts, seccompLoader } from '../helpers/host';
 import {
   BERTH_RUN, RuntimeCli, cleanupTempDirs, copyRootfs, eventually, makeBundle, mountsMatching, processGone, requireTools, tempDir, uniqueId, type Invocation,
 } from '../helpers/oci';
@@ -254,17 +254,10 @@ describe('hostname in a joined UTS namespace (item 4)', () => {
   });
 });
 
-/** A v1 hierarchy for this controller is mounted here, or the unified hierarchy offers it. */
+/** A v1 hierarchy for this controller is mounted here, or the cgroup2 hierarchy offers it. */
 function hostHasController(name: string): boolean {
-  if (fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => / - cgroup /.test(l) && l.split(' ').pop()!.split(',').includes(name))) return true;
-  for (const f of ['/sys/fs/cgroup/cgroup.controllers', '/sys/fs/cgroup/unified/cgroup.controllers']) {
-    try {
-      if (fs.readFileSync(f, 'utf8').trim().split(/\s+/).includes(name)) return true;
-    } catch {
-      // not this layout
-    }
-  }
-  return false;
+  const m = cgroupMounts();
+  return m.v1.has(name) || !!m.v2?.controllers.includes(name);
 }
 
 describe('limits for a controller the host does not have (item 5)', () => {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { BerthError, invalid } from '../../common/errors';
 import { Logger } from '../../common/log';
 import type { Resources } from '../spec/types';
-import { type CgroupLayout, type CgroupMode, type Hierarchy, detectCgroupMode, hostLayout, hugePageSizes, unifiedOnly } from './detect';
+import { type CgroupLayout, type CgroupMode, type Hierarchy, detectCgroupMode, hostLayout, hugePageSizes, parseMountInfo, unifiedOnly } from './detect';
 import { applyDevicesV1, normalizeDeviceRules, DEFAULT_ALLOWED_DEVICES } from './devices';
 import { compileDeviceProgram } from './devices-bpf';
 import { descendants, errnoOf, exists, mkdirTracked, readProcs, rmdirRetry, writeCgroupFile, writeCgroupFileAsync } from './fs';
@@ -17,7 +17,7 @@ import { parseSystemdPath } from './systemd/properties';
 
 export type { CgroupLayout, CgroupMode, Hierarchy } from './detect';
 export type { BlkioDeviceStats, BlkioStats, CgroupStats, CpuStats, HugetlbStats, MemoryStats, PidsStats } from './stats';
-export { detectCgroupMode, hostLayout, ownProcsFile, ownProcsFiles, unifiedOnly, UNIFIED, DEFAULT_ALLOWED_DEVICES, compileDeviceProgram };
+export { detectCgroupMode, hostLayout, ownProcsFile, ownProcsFiles, parseMountInfo, unifiedOnly, UNIFIED, DEFAULT_ALLOWED_DEVICES, compileDeviceProgram };
 export type { SystemdEndpoint, SystemdOptions } from './systemd/driver';
 export { SystemdCgroup } from './systemd/driver';
 

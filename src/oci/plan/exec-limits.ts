@@ -20,7 +20,15 @@ function stackLimit(process: Process): number {
   return own ? Number(own.soft) : inheritedStackLimit();
 }
 
+/** Read once per process: neither our stack rlimit nor NGROUPS_MAX changes under a running runtime. */
+let inherited: number | undefined;
+let groupsMax: number | undefined;
+
 function inheritedStackLimit(): number {
+  return (inherited ??= readStackLimit());
+}
+
+function readStackLimit(): number {
   try {
     const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max stack size'));
     const soft = line?.split(/\s{2,}/)[1];
@@ -54,6 +62,10 @@ export function checkExecSize(args: readonly string[], env: readonly string[], s
 }
 
 function ngroupsMax(): number {
+  return (groupsMax ??= readNgroupsMax());
+}
+
+function readNgroupsMax(): number {
   try {
     return Number(fs.readFileSync('/proc/sys/kernel/ngroups_max', 'utf8').trim()) || 65536;
   } catch {

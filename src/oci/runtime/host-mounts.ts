@@ -5,22 +5,13 @@
  * delete (also of a crashed create), lazily unmounts every one above that count, with everything below it.
  */
 import * as fs from 'node:fs';
+import { parseMountInfo } from '../cgroups';
 import { buildDetachPlan } from '../plan/build';
 import { runOneShot } from './oneshot';
 
-/** mountinfo escapes space, tab, newline and backslash as \ooo. */
-function unescape(field: string): string {
-  return field.replace(/\\([0-3][0-7]{2})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
 /** How many mounts sit on exactly this mount point in our namespace. */
 export function mountsAt(mountPoint: string, mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')): number {
-  let n = 0;
-  for (const line of mountinfo.split('\n')) {
-    const mp = line.split(' ')[4];
-    if (mp !== undefined && unescape(mp) === mountPoint) n++;
-  }
-  return n;
+  return parseMountInfo(mountinfo).filter((m) => m.mountPoint === mountPoint).length;
 }
 
 /** Unmounts what the container stacked on its rootfs; a no-op when nothing is left (idempotent). */

@@ -423,26 +423,16 @@ export class Runtime {
     }
   }
 
-  /** SIGKILL for the container's init and everything in its cgroup; resolves once init is gone. */
-  private async stopProcesses(record: ContainerRecord): Promise<void> {
+  /**
+   * SIGKILL for the container's init and everything in its cgroup (thawed, so that a paused one can die);
+   * true once init is gone.
+   */
+  private async stopProcesses(record: ContainerRecord): Promise<boolean> {
     if (isAlive(record.pid, record.pidStartTime)) {
       try { process.kill(record.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
     }
     try {
-      cgroupFromRecord(record).killAll(9);
-    } catch {
-      // Nothing left to kill, or no cgroup.
-    }
-    await waitForExit(record.pid, record.pidStartTime, 10000);
-  }
-
-  private async destroy(record: ContainerRecord, knownSpec?: Spec): Promise<void> {
-    const cgroup = cgroupFromRecord(record);
-    const spec = knownSpec ?? (() => { try { return this.store.readSpec(record.id); } catch { return undefined; } })();
-    if (isAlive(record.pid, record.pidStartTime)) {
-      try { process.kill(record.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
-    }
-    try {
+      const cgroup = cgroupFromRecord(record);
       // An empty cgroup needs no freezing and signalling: the common case, a container that exited.
       if (cgroup.pids().length > 0) {
         cgroup.killAll(9);
@@ -451,7 +441,13 @@ export class Runtime {
     } catch {
       // Nothing left to kill, or the cgroup never existed.
     }
-    if (record.pid && !(await waitForExit(record.pid, record.pidStartTime, 10000))) {
+    return !record.pid || waitForExit(record.pid, record.pidStartTime, 10000);
+  }
+
+  private async destroy(record: ContainerRecord, knownSpec?: Spec): Promise<void> {
+    const cgroup = cgroupFromRecord(record);
+    const spec = knownSpec ?? (() => { try { return this.store.readSpec(record.id); } catch { return undefined; } })();
+    if (!(await this.stopProcesses(record))) {
       throw new BerthError('Internal', `container ${record.id}: process ${record.pid} did not exit after SIGKILL`);
     }
     await cgroup.remove();
