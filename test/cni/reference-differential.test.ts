@@ -9,8 +9,8 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { Invoker, networkFromText } from '../../src/cni/invoker';
 import type { Result } from '../../src/cni/pkg/types';
 import { describeIf, ipv6 } from '../helpers/host';
-import { cleanupTempDirs, requireCni, tempDir } from './helpers';
-import { OCT, PID, cleanupNet, freePort, inNetns, netns, ping, requireNet, tcpGet, tcpServer, trackLink, trackOwner } from './net-helpers';
+import { REFERENCE_DIR, cleanupTempDirs, execRunner, ok, requireCni, tempDir } from './helpers';
+import { OCT, PID, berthBinDir, cleanupNet, freePort, inNetns, netns, ping, requireNet, tcpGet, tcpServer, trackLink, trackOwner } from './net-helpers';
 
 beforeAll(() => {
   requireNet();
@@ -103,4 +103,21 @@ describeIf(ipv6())('the same conflist, IPv4 and IPv6', () => {
     expect(views[1]).toEqual(views[0]);
     expect(views[0].reach).toEqual({ gateway: true, gateway6: true, hostPort: true });
   });
+});
+
+// cri-dockerd (like dockershim before it) brings up a sandbox's lo with a cniVersion 0.2.0 config of its own.
+// The reference plugin (1.1) accepts it but prints a 1.0-shaped result labelled 0.2.0; ours is the 0.2.0 format
+// of the spec (both parse as 0.2.0 results in libcni: unknown fields are ignored).
+test.each(['0.2.0', '0.1.0'])('loopback with cniVersion %s (cri-dockerd\'s lo config): lo up as with the reference, the spec\'s result', async (cniVersion) => {
+  const bin = await berthBinDir();
+  const conf = { cniVersion, name: 'cni-loopback', type: 'loopback' };
+  const results: any[] = [];
+  for (const [tag, argv] of [['r', `${REFERENCE_DIR}/loopback`], ['b', `${bin}/berth-loopback`]] as const) {
+    const ns = netns(`lo${tag}${cniVersion.replace(/\./g, '')}`);
+    results.push(await ok(execRunner(argv), { command: 'ADD', containerId: `lo${tag}`, ifname: 'lo', netns: ns }, conf));
+    expect(inNetns(ns, ['ip', '-o', 'addr', 'show', 'lo'])).toMatch(/inet 127\.0\.0\.1\/8/);
+    expect(inNetns(ns, ['ip', '-o', 'link', 'show', 'lo'])).toMatch(/[<,]UP[,>]/);
+  }
+  expect(results[0].cniVersion).toBe(cniVersion);
+  expect(results[1]).toEqual({ cniVersion, ip4: { ip: '127.0.0.1/8' }, ...(results[0].ips?.some((i: any) => i.address === '::1/128') ? { ip6: { ip: '::1/128' } } : {}) });
 });

@@ -6,6 +6,7 @@ import { BerthError } from '../../common/errors';
 import { checkNetnsPath, linkIn, runNetlink } from '../pkg/netlink';
 import type { CmdArgs, PluginHandlers } from '../pkg/skel';
 import type { Result } from '../pkg/types';
+import { LEGACY_VERSIONS, SUPPORTED_VERSIONS } from '../pkg/version';
 
 async function add(args: CmdArgs): Promise<Result> {
   checkNetnsPath(args.netns);
@@ -29,4 +30,5 @@ async function check(args: CmdArgs): Promise<void> {
   if (!linkIn(facts, args.netns, 'lo')?.up) throw new BerthError('FailedPrecondition', `loopback interface is down in ${args.netns}`);
 }
 
-export const loopback: PluginHandlers = { name: 'loopback', add, del, check };
+// cri-dockerd (as dockershim did) configures lo with cniVersion 0.2.0; the reference plugin accepts every version.
+export const loopback: PluginHandlers = { name: 'loopback', add, del, check, supportedVersions: [...LEGACY_VERSIONS, ...SUPPORTED_VERSIONS] };

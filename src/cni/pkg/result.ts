@@ -107,6 +107,7 @@ export function parseResult(v: unknown, field: string, version?: string): Result
 /** The result as JSON in `version` (key order as the reference plugins print it). */
 export function convertResult(result: Result, version: string): Json {
   const format = resultFormatOf(version);
+  if (format === '0.2') return legacyResult(result, version);
   const out: Json = { cniVersion: version };
   if (result.interfaces && result.interfaces.length > 0) {
     out.interfaces = result.interfaces.map((i) => {
@@ -139,13 +140,31 @@ export function convertResult(result: Result, version: string): Json {
       return o;
     });
   }
-  if (result.dns) {
-    const d: Json = {};
-    if (result.dns.nameservers?.length) d.nameservers = [...result.dns.nameservers];
-    if (result.dns.domain) d.domain = result.dns.domain;
-    if (result.dns.search?.length) d.search = [...result.dns.search];
-    if (result.dns.options?.length) d.options = [...result.dns.options];
-    out.dns = d;
-  }
+  if (result.dns) out.dns = dnsJson(result.dns);
   return out;
+}
+
+/** 0.1.0 / 0.2.0: one "ip4" and one "ip6" entry (the first address of each family), routes split by family. */
+function legacyResult(result: Result, version: string): Json {
+  const out: Json = { cniVersion: version };
+  for (const family of [4, 6] as const) {
+    const c = result.ips?.find((x) => parseCIDR(x.address)?.ip.family === family);
+    if (!c) continue;
+    const o: Json = { ip: c.address };
+    if (c.gateway) o.gateway = c.gateway;
+    const routes = (result.routes ?? []).filter((r) => parseCIDR(r.dst)?.ip.family === family).map((r) => (r.gw ? { dst: r.dst, gw: r.gw } : { dst: r.dst }));
+    if (routes.length > 0) o.routes = routes;
+    out[`ip${family}`] = o;
+  }
+  if (result.dns) out.dns = dnsJson(result.dns);
+  return out;
+}
+
+function dnsJson(dns: NonNullable<Result['dns']>): Json {
+  const d: Json = {};
+  if (dns.nameservers?.length) d.nameservers = [...dns.nameservers];
+  if (dns.domain) d.domain = dns.domain;
+  if (dns.search?.length) d.search = [...dns.search];
+  if (dns.options?.length) d.options = [...dns.options];
+  return d;
 }

@@ -1,7 +1,8 @@
 /**
  * CNI spec versions: the ones this library implements, comparison, and the VERSION command's answer.
  * Result formats: 0.3.0, 0.3.1 and 0.4.0 share one format ("ips[].version" present), 1.0.0 drops it, 1.1.0
- * adds interface and route attributes. 0.1.0 / 0.2.0 (the "ip4"/"ip6" result) are not implemented.
+ * adds interface and route attributes. 0.1.0 / 0.2.0 (the "ip4"/"ip6" result) are written for the plugins that
+ * accept them (loopback: cri-dockerd's lo config is 0.2.0), never read (they have no prevResult).
  */
 import { incompatibleVersion } from './errors';
 
@@ -49,11 +50,15 @@ export function versionInfo(supported: readonly string[] = SUPPORTED_VERSIONS): 
 }
 
 /** The result format family of a version. */
-export type ResultFormat = '0.4' | '1.0' | '1.1';
+export type ResultFormat = '0.2' | '0.4' | '1.0' | '1.1';
+
+/** The versions before chaining, for plugins that accept them besides SUPPORTED_VERSIONS. */
+export const LEGACY_VERSIONS: readonly string[] = ['0.1.0', '0.2.0'];
 
 export function resultFormatOf(version: string): ResultFormat {
   if (compareVersions(version, '1.1.0') >= 0) return '1.1';
   if (compareVersions(version, '1.0.0') >= 0) return '1.0';
   if (compareVersions(version, '0.3.0') >= 0) return '0.4';
+  if (LEGACY_VERSIONS.includes(version)) return '0.2';
   throw incompatibleVersion('incompatible CNI versions', `result version ${JSON.stringify(version)} is not implemented (0.3.0 and later are)`);
 }
