@@ -146,6 +146,33 @@ function writeContainerdConfig(dir, socket) {
   return file;
 }
 
+/**
+ * The containerd installations the benchmarks compare with, each with its own runc: Debian's 1.6 (runc 1.1) and
+ * hack/peers' 2.x (runc 1.5; built first when missing). BENCH_CONTAINERD=1.6 or =2 keeps one of them.
+ */
+function containerdPeers() {
+  const want = process.env.BENCH_CONTAINERD || '1.6,2';
+  for (const w of want.split(',')) if (w !== '1.6' && w !== '2') throw new Error(`BENCH_CONTAINERD: ${JSON.stringify(w)} is neither 1.6 nor 2`);
+  const peers = [];
+  if (want.split(',').includes('1.6')) {
+    peers.push({ key: 'containerd-1.6', label: 'containerd 1.6 (Debian)', containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', shimDir: '/usr/bin', runcDir: '/usr/sbin' });
+  }
+  if (want.split(',').includes('2')) {
+    const { peerBinaries } = require('../cluster.d/peers');
+    const bins = peerBinaries(['containerd', 'runc']);
+    const c = bins.get('containerd');
+    peers.push({
+      key: 'containerd-2', label: `containerd ${c.version} (hack/peers)`, containerd: c.file, ctr: bins.get('ctr').file,
+      shimDir: path.dirname(bins.get('containerd-shim-runc-v2').file), runcDir: path.dirname(bins.get('runc').file),
+    });
+  }
+  for (const p of peers) for (const f of [p.containerd, p.ctr]) if (!fs.existsSync(f)) throw new Error(`${f} is missing (${p.label})`);
+  return peers;
+}
+
+/** The environment for one of containerdPeers(): its shim, then its runc, first on PATH (the shim finds runc there). */
+const containerdEnv = (peer) => ({ ...process.env, PATH: `${peer.shimDir}:${peer.runcDir}:${process.env.PATH ?? '/usr/bin:/bin'}` });
+
 /** containerd keeps a parent cgroup per namespace (/<namespace> in every hierarchy) after its last container. */
 function removeNamespaceCgroups(ns) {
   const top = '/sys/fs/cgroup';
@@ -154,4 +181,4 @@ function removeNamespaceCgroups(ns) {
   }
 }
 
-module.exports = { writeContainerdConfig, removeNamespaceCgroups, envInt, now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };
+module.exports = { containerdPeers, containerdEnv, writeContainerdConfig, removeNamespaceCgroups, envInt, now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };

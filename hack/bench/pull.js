@@ -1,6 +1,7 @@
 // `npm run bench -- pull`: cold pulls of a fixture image (≥ 5 layers, ≥ 50 MB) from a local docker-registry,
-// by berthd (PullImage over its socket) and by Debian's containerd (`ctr images pull --plain-http`, which also
-// unpacks), interleaved, each run against a fresh root. Prints medians, the ratio and berthd's peak RSS;
+// by berthd (PullImage over its socket), by Debian's containerd 1.6 and by containerd 2.x from hack/peers
+// (`ctr images pull --plain-http`, which also unpacks), interleaved, each run against a fresh root. Prints
+// medians, the ratios and berthd's peak RSS;
 // writes build/bench/pull.json. Reports; never gates (exit 0 on MISS).
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
@@ -11,14 +12,12 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const zlib = require('node:zlib');
-const { envInt, now, ms, summary, table, writeContainerdConfig } = require('./common');
+const { containerdEnv, containerdPeers, envInt, now, ms, summary, table, writeContainerdConfig } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BERTHD = path.join(REPO, 'build', 'bin', 'berthd');
 const PROTO_JSON = path.join(REPO, 'build', 'lib', 'cri-api.json');
 const REGISTRY = '/usr/bin/docker-registry';
-const CONTAINERD = '/usr/bin/containerd';
-const CTR = '/usr/bin/ctr';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -47,9 +46,9 @@ function connects(opts) {
 }
 
 /** A child that dies with this process (setpriv --pdeathsig), stopped by pid. */
-function startChild(file, args, logFile) {
+function startChild(file, args, logFile, env = process.env) {
   const fd = fs.openSync(logFile, 'w');
-  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', file, ...args], { stdio: ['ignore', fd, fd] });
+  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', file, ...args], { stdio: ['ignore', fd, fd], env });
   fs.closeSync(fd);
   const exited = new Promise((r) => child.once('exit', r));
   return {
@@ -198,17 +197,17 @@ async function berthdPull(scratch, run, ref, repulls) {
   }
 }
 
-/** One cold `ctr images pull` (fetch + unpack into overlayfs snapshots) against a fresh containerd. */
-async function containerdPull(scratch, run, ref) {
-  const dir = path.join(scratch, `containerd-${run}`);
+/** One cold `ctr images pull` (fetch + unpack into overlayfs snapshots) against a fresh containerd of `peer`. */
+async function containerdPull(scratch, run, ref, peer) {
+  const dir = path.join(scratch, `${peer.key}-${run}`);
   const socket = path.join(dir, 'containerd.sock');
   fs.mkdirSync(dir, { recursive: true });
   const cfg = writeContainerdConfig(dir, socket);
-  const c = startChild(CONTAINERD, ['--config', cfg], path.join(scratch, `containerd-${run}.log`));
+  const c = startChild(peer.containerd, ['--config', cfg], path.join(scratch, `${peer.key}-${run}.log`), containerdEnv(peer));
   try {
     await waitUntil('containerd socket', () => connects({ path: socket }));
     const t0 = now();
-    execFileSync(CTR, ['-a', socket, '-n', 'bench', 'images', 'pull', '--plain-http', ref], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300000 });
+    execFileSync(peer.ctr, ['-a', socket, '-n', 'bench', 'images', 'pull', '--plain-http', ref], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300000 });
     return { ms: ms(t0, now()) };
   } finally {
     await c.stop();
@@ -218,7 +217,7 @@ async function containerdPull(scratch, run, ref) {
 
 async function benchPull() {
   for (const f of [BERTHD, PROTO_JSON]) if (!fs.existsSync(f)) throw new Error(`${path.relative(REPO, f)} is missing: run \`npm run build\` first`);
-  for (const f of [REGISTRY, CONTAINERD, CTR]) if (!fs.existsSync(f)) throw new Error(`${f} is missing: hack/deps installs it`);
+  if (!fs.existsSync(REGISTRY)) throw new Error(`${REGISTRY} is missing: hack/deps installs it`);
   const runs = envInt('BENCH_RUNS', 5, 1);
   const warmup = envInt('BENCH_WARMUP', 1, 0);
   const layers = envInt('BENCH_LAYERS', 5, 1);
@@ -226,6 +225,7 @@ async function benchPull() {
   const repulls = envInt('BENCH_REPULLS', 2, 0);
   const pullers = (process.env.BENCH_PULLERS || 'berthd,containerd').split(',');
   for (const p of pullers) if (p !== 'berthd' && p !== 'containerd') throw new Error(`BENCH_PULLERS: unknown puller ${JSON.stringify(p)} (berthd, containerd)`);
+  const peers = pullers.includes('containerd') ? containerdPeers() : [];
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-'));
   let registry;
@@ -251,13 +251,13 @@ async function benchPull() {
     const berthWarm = [];
     const berthCpu = [];
     const berthWarmCpu = [];
-    const ctrd = [];
+    const ctrd = Object.fromEntries(peers.map((p) => [p.key, []]));
     let hwm = 0;
+    const who = [...(pullers.includes('berthd') ? ['berthd'] : []), ...peers];
     for (let i = 0; i < warmup + runs; i++) {
-      // Alternate who goes first, so that neither always meets a warmer page cache.
-      const order = i % 2 === 0 ? ['berthd', 'containerd'] : ['containerd', 'berthd'];
-      for (const who of order.filter((p) => pullers.includes(p))) {
-        if (who === 'berthd') {
+      // Rotate who goes first, so that none always meets a warmer page cache.
+      for (const p of [...who.slice(i % who.length), ...who.slice(0, i % who.length)]) {
+        if (p === 'berthd') {
           const r = await berthdPull(scratch, i, ref, repulls);
           if (i >= warmup) berth.push(r.ms);
           if (i >= warmup) berthWarm.push(...r.warm);
@@ -265,27 +265,28 @@ async function benchPull() {
           if (i >= warmup) berthWarmCpu.push(...r.warmCpu);
           hwm = Math.max(hwm, r.hwmKib);
         } else {
-          const r = await containerdPull(scratch, i, ref);
-          if (i >= warmup) ctrd.push(r.ms);
+          const r = await containerdPull(scratch, i, ref, p);
+          if (i >= warmup) ctrd[p.key].push(r.ms);
         }
       }
     }
     const none = { median: NaN, p90: NaN, min: NaN };
     const b = berth.length ? summary(berth) : none;
     const w = berthWarm.length ? summary(berthWarm) : none;
-    const c = ctrd.length ? summary(ctrd) : none;
-    const ratio = b.median / c.median;
+    const c = Object.fromEntries(peers.map((p) => [p.key, summary(ctrd[p.key])]));
+    const ratios = Object.fromEntries(peers.map((p) => [p.key, b.median / c[p.key].median]));
     const hwmMib = hwm / 1024;
+    const vs = (median) => peers.map((p) => `${(median / c[p.key].median).toFixed(2)}×`);
     const rows = [];
-    if (berth.length) rows.push(['berthd (PullImage, fresh process)', b.median.toFixed(0), b.p90.toFixed(0), b.min.toFixed(0), `${ratio.toFixed(2)}×`]);
-    if (berthWarm.length) rows.push([`berthd (pulls 2..${repulls + 1}, same process)`, w.median.toFixed(0), w.p90.toFixed(0), w.min.toFixed(0), `${(w.median / c.median).toFixed(2)}×`]);
-    if (ctrd.length) rows.push(['containerd (ctr pull)', c.median.toFixed(0), c.p90.toFixed(0), c.min.toFixed(0), '1.00×']);
-    let text = table(['puller', 'median ms', 'p90 ms', 'min ms', 'vs containerd'], rows);
+    if (berth.length) rows.push(['berthd (PullImage, fresh process)', b.median.toFixed(0), b.p90.toFixed(0), b.min.toFixed(0), ...vs(b.median)]);
+    if (berthWarm.length) rows.push([`berthd (pulls 2..${repulls + 1}, same process)`, w.median.toFixed(0), w.p90.toFixed(0), w.min.toFixed(0), ...vs(w.median)]);
+    for (const p of peers) rows.push([`${p.label} (ctr pull)`, c[p.key].median.toFixed(0), c[p.key].p90.toFixed(0), c[p.key].min.toFixed(0), ...vs(c[p.key].median)]);
+    let text = table(['puller', 'median ms', 'p90 ms', 'min ms', ...peers.map((p) => `vs ${p.key}`)], rows);
     const cpuText = (v) => (v.length ? `${summary(v).median.toFixed(0)} ms` : '-');
     text += `berthd CPU per pull (user+sys, median): fresh process ${cpuText(berthCpu)}, same process ${cpuText(berthWarmCpu)}\n`;
     text += `berthd peak RSS (VmHWM): ${hwmMib.toFixed(1)} MiB\n\n`;
     const targets = [
-      { name: 'berthd ≤ 0.8× containerd', pass: ratio <= 0.8, detail: `${ratio.toFixed(2)}×` },
+      ...peers.map((p) => ({ name: `berthd ≤ 0.8× ${p.label}`, pass: ratios[p.key] <= 0.8, detail: `${ratios[p.key].toFixed(2)}×` })),
       { name: 'berthd RSS < 150 MiB', pass: hwmMib < 150, detail: `${hwmMib.toFixed(1)} MiB` },
     ];
     text += table(['target', 'result', 'measured'], targets.map((t) => [t.name, t.pass ? 'PASS' : 'MISS', t.detail]), 'lll');
@@ -294,7 +295,8 @@ async function benchPull() {
     fs.mkdirSync(outDir, { recursive: true });
     const result = {
       image: { ref, layers: image.layers, compressedBytes: image.bytes }, runs, warmup,
-      berthd: { ...b, samples: berth, cpuMs: berthCpu, peakRssKib: hwm }, berthdWarm: { ...w, samples: berthWarm, cpuMs: berthWarmCpu }, containerd: { ...c, samples: ctrd }, ratio, targets,
+      berthd: { ...b, samples: berth, cpuMs: berthCpu, peakRssKib: hwm }, berthdWarm: { ...w, samples: berthWarm, cpuMs: berthWarmCpu },
+      containerd: Object.fromEntries(peers.map((p) => [p.key, { label: p.label, ...c[p.key], samples: ctrd[p.key] }])), ratios, targets,
     };
     fs.writeFileSync(path.join(outDir, 'pull.json'), JSON.stringify(result, null, 2) + '\n');
     return result;

@@ -1,6 +1,7 @@
 // npm run bench -- shim: 100 `sleep` containers through berth-shim (berth-run library), then the same 100
-// through Debian's containerd (`ctr run -d`, containerd-shim-runc-v2), in the same run. Reports the shim's
-// RSS, RSS per monitor, median create+start latency, containerd's shims' RSS, and the ratios; JSON in
+// through Debian's containerd 1.6 and through containerd 2.x from hack/peers (`ctr run -d`,
+// containerd-shim-runc-v2), in the same run. Reports the shim's RSS, RSS per monitor, median create+start
+// latency, each containerd's shims' RSS, and the ratios against each; JSON in
 // build/bench/shim.json. Reports; never gates.
 'use strict';
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
@@ -8,7 +9,9 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { envInt, now, ms, removeNamespaceCgroups, summary, table, writeContainerdConfig } = require('./common');
+/** The image platform's architecture for this machine, in Go's (OCI's) names. */
+const GOARCH = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' }[process.arch] ?? process.arch;
+const { containerdEnv, containerdPeers, envInt, now, ms, removeNamespaceCgroups, summary, table, writeContainerdConfig } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BIN = path.join(REPO, 'build', 'bin');
@@ -102,7 +105,7 @@ function busyboxImage(tmp, rootfs) {
   const layerBuf = fs.readFileSync(layerTar);
   const layer = put(layerBuf);
   const config = put(Buffer.from(JSON.stringify({
-    architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'], Env: ['PATH=/bin:/sbin:/usr/bin'] },
+    architecture: GOARCH, os: 'linux', config: { Cmd: ['sh'], Env: ['PATH=/bin:/sbin:/usr/bin'] },
     rootfs: { type: 'layers', diff_ids: [layer.digest] },
   })));
   const manifest = put(Buffer.from(JSON.stringify({
@@ -121,16 +124,17 @@ function busyboxImage(tmp, rootfs) {
   return { archive, name };
 }
 
-async function benchContainerd({ tmp, n, rootfs, tag }) {
-  const dir = path.join(tmp, 'containerd');
+async function benchContainerd({ tmp, n, rootfs, tag, peer }) {
+  const dir = path.join(tmp, peer.key);
   const sock = path.join(dir, 'c.sock');
   fs.mkdirSync(dir, { recursive: true });
   const config = writeContainerdConfig(dir, sock);
   const log = fs.openSync(path.join(dir, 'containerd.log'), 'w');
-  const daemon = spawn('containerd', ['--config', config], { stdio: ['ignore', log, log] });
+  const env = containerdEnv(peer);
+  const daemon = spawn(peer.containerd, ['--config', config], { stdio: ['ignore', log, log], env });
   fs.closeSync(log);
   const ns = `berth-bench-${tag}`;
-  const ctr = (...args) => spawnSync('ctr', ['-a', sock, '-n', ns, ...args], { encoding: 'utf8' });
+  const ctr = (...args) => spawnSync(peer.ctr, ['-a', sock, '-n', ns, ...args], { encoding: 'utf8', env });
   const ids = [];
   try {
     const deadline = Date.now() + 20000;
@@ -139,19 +143,21 @@ async function benchContainerd({ tmp, n, rootfs, tag }) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const image = busyboxImage(dir, rootfs);
-    const imp = ctr('images', 'import', '--snapshotter', 'native', image.archive);
+    // overlayfs, containerd's default and what nodes use (2.x's transfer service unpacks only for it by default).
+    const imp = ctr('images', 'import', image.archive);
     if (imp.status !== 0) throw new Error(`ctr images import: ${imp.stderr}`);
     const latencies = [];
     for (let i = 0; i < n; i++) {
       const id = `bench-${tag}-${i}`;
       const t0 = now();
-      const r = ctr('run', '-d', '--snapshotter', 'native', image.name, id, '/bin/sleep', '1000');
+      const r = ctr('run', '-d', image.name, id, '/bin/sleep', '1000');
       if (r.status !== 0) throw new Error(`ctr run: ${r.stderr}`);
       latencies.push(ms(t0, now()));
       ids.push(id);
     }
     const shims = processesMatching((a) => a[0].includes('containerd-shim') && a.includes(sock)).map(memory);
     return {
+      label: peer.label,
       containers: n,
       startMs: summary(latencies),
       shims: shims.length,
@@ -184,35 +190,44 @@ async function benchShim() {
   const tag = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   const rootfs = path.join(execFileSync(path.join(REPO, 'hack', 'fixtures'), { encoding: 'utf8' }).trim(), 'rootfs');
   try {
+    const peers = containerdPeers();
     const berth = await benchBerth({ tmp, n, rootfs, tag });
-    let containerd;
-    try {
-      containerd = await benchContainerd({ tmp, n, rootfs, tag });
-    } catch (err) {
-      containerd = { error: err.message };
+    const containerd = {};
+    for (const peer of peers) {
+      try {
+        containerd[peer.key] = await benchContainerd({ tmp, n, rootfs, tag, peer });
+      } catch (err) {
+        containerd[peer.key] = { label: peer.label, error: err.message };
+      }
     }
+    const measured = Object.values(containerd).filter((c) => !c.error);
     const rows = [
       ['berth-shim (one process)', '', `${berth.shimRssKiB}`, ''],
       ['berth-monitor, per container', `${berth.monitors}`, `${berth.monitorRssKiB.median}`, `${berth.monitorPssKiB.median}`],
       ['berth total (shim + monitors)', '', `${berth.totalRssKiB}`, ''],
     ];
-    if (!containerd.error) {
-      rows.push(['containerd-shim-runc-v2, per container', `${containerd.shims}`, `${containerd.shimRssKiB.median}`, `${containerd.shimPssKiB.median}`]);
-      rows.push(['containerd shims total', '', `${containerd.totalRssKiB}`, '']);
+    for (const c of measured) {
+      rows.push([`${c.label}: shim per container`, `${c.shims}`, `${c.shimRssKiB.median}`, `${c.shimPssKiB.median}`]);
+      rows.push([`${c.label}: shims total`, '', `${c.totalRssKiB}`, '']);
     }
     process.stdout.write(table(['memory (KiB)', 'processes', 'RSS (median)', 'PSS (median)'], rows));
     const lat = [['berth-shim create+start', berth.startMs.median.toFixed(1), berth.startMs.p90.toFixed(1)]];
-    if (!containerd.error) lat.push(['ctr run -d (containerd)', containerd.startMs.median.toFixed(1), containerd.startMs.p90.toFixed(1)]);
+    for (const c of measured) lat.push([`ctr run -d (${c.label})`, c.startMs.median.toFixed(1), c.startMs.p90.toFixed(1)]);
     process.stdout.write('\n' + table(['start latency (ms)', 'median', 'p90'], lat));
-    const ratios = containerd.error ? undefined : {
-      memoryBerthOverContainerd: berth.totalRssKiB / containerd.totalRssKiB,
-      startBerthOverContainerd: berth.startMs.median / containerd.startMs.median,
-    };
-    const targets = [
-      ['monitor RSS <= 512 KiB', berth.monitorRssKiB.max <= 512],
-      ...(ratios ? [['shim + monitors <= 0.2x containerd shims', ratios.memoryBerthOverContainerd <= 0.2], ['start latency below containerd', ratios.startBerthOverContainerd < 1]] : []),
-    ];
-    process.stdout.write(`\n${ratios ? `memory ratio ${ratios.memoryBerthOverContainerd.toFixed(3)}x, start latency ratio ${ratios.startBerthOverContainerd.toFixed(2)}x\n` : `containerd: ${containerd.error}\n`}`);
+    const ratios = {};
+    for (const [key, c] of Object.entries(containerd)) {
+      if (!c.error) ratios[key] = { memoryBerthOverContainerd: berth.totalRssKiB / c.totalRssKiB, startBerthOverContainerd: berth.startMs.median / c.startMs.median };
+    }
+    const targets = [['monitor RSS <= 512 KiB', berth.monitorRssKiB.max <= 512]];
+    for (const [key, r] of Object.entries(ratios)) {
+      const label = containerd[key].label;
+      targets.push([`shim + monitors <= 0.2x ${label} shims`, r.memoryBerthOverContainerd <= 0.2], [`start latency below ${label}`, r.startBerthOverContainerd < 1]);
+    }
+    process.stdout.write('\n');
+    for (const [key, c] of Object.entries(containerd)) {
+      process.stdout.write(c.error ? `${c.label}: ${c.error}\n`
+        : `vs ${c.label}: memory ratio ${ratios[key].memoryBerthOverContainerd.toFixed(3)}x, start latency ratio ${ratios[key].startBerthOverContainerd.toFixed(2)}x\n`);
+    }
     for (const [what, ok] of targets) process.stdout.write(`  ${ok ? 'MET ' : 'MISS'} ${what}\n`);
     const outDir = path.join(REPO, 'build', 'bench');
     fs.mkdirSync(outDir, { recursive: true });

@@ -28,13 +28,21 @@ function clusterNames() {
 
 /**
  * Directories the peers make outside a cluster's own (containerd's shim sockets are always in /run/containerd/s,
- * dockerd's plugin sockets in /run/docker/plugins).
+ * runc's default root is /run/containerd/runc, dockerd's plugin sockets are in /run/docker/plugins), children
+ * before parents. The test suites' leak check uses the list too.
  */
-const HOST_DIRS = ['/run/containerd/s', '/run/containerd/fifo', '/run/containerd', '/run/docker/plugins', '/run/docker', '/run/netns', '/var/log/containers', '/etc/docker'];
+const HOST_DIRS = ['/run/containerd/s', '/run/containerd/fifo', '/run/containerd/runc', '/run/containerd', '/run/docker/plugins', '/run/docker', '/run/netns', '/var/log/containers', '/etc/docker'];
 // kubelet's chains (iptables-nft here), in the order they can be removed.
 const KUBELET_CHAINS = [['mangle', 'KUBE-IPTABLES-HINT'], ['mangle', CANARY], ['nat', CANARY], ['filter', CANARY], ['filter', 'KUBE-FIREWALL']];
 
 const nftTables = () => (spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout || '').split('\n').map((l) => l.trim()).filter(Boolean);
+
+/** Removes those of HOST_DIRS that were not there before (`existedBefore`) and are empty by now. */
+function removeEmptyNewDirs(existedBefore) {
+  for (const d of HOST_DIRS.filter((x) => !existedBefore.includes(x))) {
+    try { fs.rmdirSync(d); } catch { /* holds something else by now, or gone */ }
+  }
+}
 
 /** Records the host's settings when no cluster is there yet (the state the last down goes back to). */
 function recordHostBefore() {
@@ -77,9 +85,7 @@ function restoreHostIfLast() {
   }
   // dockerd (20.10) makes its identity key in /etc/docker whatever its data root.
   if (!before.dockerKey) fs.rmSync('/etc/docker/key.json', { force: true });
-  for (const d of HOST_DIRS.filter((x) => !before.dirs.includes(x))) {
-    try { fs.rmdirSync(d); } catch { /* holds something else by now, or gone */ }
-  }
+  removeEmptyNewDirs(before.dirs);
   fs.rmSync(BEFORE);
   return problems;
 }
@@ -149,4 +155,4 @@ function removeContainerLogLinks(dir) {
   }
 }
 
-module.exports = { clusterNames, recordHostBefore, restoreHostIfLast, planNetwork, addNodeAddresses, removeNetwork, unmountUnder, removeContainerLogLinks };
+module.exports = { HOST_DIRS, removeEmptyNewDirs, clusterNames, recordHostBefore, restoreHostIfLast, planNetwork, addNodeAddresses, removeNetwork, unmountUnder, removeContainerLogLinks };

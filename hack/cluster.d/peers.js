@@ -20,7 +20,7 @@ function list(names) {
 function peerBinaries(names, progress = (m) => process.stderr.write(`${m}\n`)) {
   let found = list(names);
   if (!found.complete) {
-    progress(`hack/cluster: building missing peers with hack/peers ${names.join(' ')} (the first build takes many minutes)`);
+    progress(`building missing peers with hack/peers ${names.join(' ')} (the first build takes many minutes)`);
     const built = spawnSync(PEERS, names, { stdio: ['ignore', 'inherit', 'inherit'] });
     if (built.status !== 0) throw new Error(`hack/peers ${names.join(' ')} failed (status ${built.status ?? built.signal})`);
     found = list(names);

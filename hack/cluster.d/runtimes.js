@@ -1,7 +1,7 @@
 // The CRI runtimes a hack/cluster node can run, each configured entirely under the node's host root (config,
-// state, sockets, the runc roots of its shims), pulling from the cluster's registry over plain HTTP and using it
-// as the mirror of registry.k8s.io and docker.io. A runtime says which peers it needs, writes its files and
-// units (each with the socket that shows it is up), and names the socket the kubelet is pointed at.
+// state, sockets, the runc roots of its shims), pulling from the cluster's registry over plain HTTP, which stands
+// in for registry.k8s.io, gcr.io and docker.io. A runtime says which peers it needs, writes its files and units
+// (each with the socket that shows it is up), and names the socket the kubelet is pointed at.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -9,18 +9,21 @@ const path = require('node:path');
 const { writeUnit } = require('./units');
 const { PAUSE_IMAGE } = require('./registry');
 
-const MIRRORED = { 'registry.k8s.io': 'https://registry.k8s.io', 'docker.io': 'https://registry-1.docker.io' };
+/** Registries the cluster's registry stands in for: the test images and critest's carry these names. */
+const MIRRORED = ['registry.k8s.io', 'k8s.gcr.io', 'gcr.io', 'docker.io'];
 
 function write(file, text, mode) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, text, mode ? { mode } : undefined);
 }
 
-/** containerd's registry host config (hosts.toml, read by 1.6 and 2.x): the cluster's registry first, plain HTTP. */
+/**
+ * containerd's registry host config (hosts.toml, read by 1.6 and 2.x), plain HTTP: the mirrored names resolve
+ * on the cluster's registry only, so that an image missing there fails instead of coming from the internet.
+ */
 function writeHostsToml(certsDir, registry) {
-  for (const [host, upstream] of Object.entries(MIRRORED)) {
-    write(path.join(certsDir, host, 'hosts.toml'),
-      `server = "${upstream}"\n\n[host."http://${registry}"]\n  capabilities = ["pull", "resolve"]\n`);
+  for (const host of MIRRORED) {
+    write(path.join(certsDir, host, 'hosts.toml'), `server = "http://${registry}"\n\n[host."http://${registry}"]\n  capabilities = ["pull", "resolve"]\n`);
   }
   write(path.join(certsDir, registry, 'hosts.toml'),
     `server = "http://${registry}"\n\n[host."http://${registry}"]\n  capabilities = ["pull", "resolve", "push"]\n`);

@@ -10,7 +10,9 @@ import { parseConfList, parseNetConf, pluginConfigFromList } from '../../src/cni
 import { BerthError, type ErrorKind } from '../../src/common/errors';
 import { CniCode, cniCodeOf, toCniErrorJson } from '../../src/cni/pkg/errors';
 import { parseCniArgs, knownArgs } from '../../src/cni/pkg/env';
-import { formatIP, parseCIDR, parseIP } from '../../src/cni/pkg/ip';
+import { loadHostLocalConfig, rangeToString } from '../../src/cni/host-local/config';
+import { formatCIDR, formatIP, parseCIDR, parseIP } from '../../src/cni/pkg/ip';
+import { loadPortmapConfig } from '../../src/cni/portmap/config';
 import { convertResult, parseResult } from '../../src/cni/pkg/result';
 import { SUPPORTED_VERSIONS } from '../../src/cni/pkg/version';
 import { bundledHostLocal, cleanupTempDirs, hostLocalConf, inprocRunner, invoke, json, requireCni, tempDir, type Invocation, type Runner } from './helpers';
@@ -214,6 +216,26 @@ describe('configs', () => {
     expect(pluginConfigFromList(list, 1, { runtimeConfig: { portMappings: [] } })).toEqual({ type: 'portmap', capabilities: { portMappings: true }, cniVersion: '1.1.0', name: 'berth', runtimeConfig: { portMappings: [] } });
     expect(() => parseConfList('{"cniVersion":"1.0.0","name":"x","plugins":[{}]}')).toThrow(/^plugins\[0\]\.type: missing/);
     expect(() => parseConfList('{"cniVersion":"1.0.0","name":"x"}')).toThrow(/^plugins: missing/);
+  });
+
+  test("capability args with Go's field names, as containerd's go-cni sends them, are read as the reference plugins read them", () => {
+    // go-cni's PortMapping and IPRanges structs have no json tags: {"HostPort": …}, {"Subnet": …}.
+    const portmap = parseNetConf(JSON.stringify({
+      cniVersion: '1.0.0', name: 'n', type: 'portmap',
+      runtimeConfig: { portMappings: [{ HostPort: 12000, ContainerPort: 80, Protocol: 'tcp', HostIP: '' }, { hostPort: 53, containerPort: 5353, protocol: 'UDP', HOSTIP: '127.0.0.1' }] },
+    }));
+    expect(loadPortmapConfig(portmap).mappings).toEqual([
+      { hostPort: 12000, containerPort: 80, protocol: 'tcp' },
+      { hostPort: 53, containerPort: 5353, protocol: 'udp', hostIP: '127.0.0.1' },
+    ]);
+    expect(() => loadPortmapConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'portmap', runtimeConfig: { portMappings: [{ ContainerPort: 80 }] } }))))
+      .toThrow(/^runtimeConfig\.portMappings\[0\]\.hostPort: must be a port number/);
+    const ipam = parseNetConf(JSON.stringify({
+      cniVersion: '1.0.0', name: 'n', type: 'bridge', ipam: { type: 'host-local' },
+      runtimeConfig: { IPRanges: [[{ Subnet: '10.9.8.0/24', RangeStart: '', RangeEnd: '', Gateway: '10.9.8.254' }]] },
+    }));
+    const [range] = loadHostLocalConfig(ipam, []).ranges[0];
+    expect([formatCIDR(range.subnet), formatIP(range.gateway!), rangeToString(range)]).toEqual(['10.9.8.0/24', '10.9.8.254', '10.9.8.1-10.9.8.254']);
   });
 
   test('CNI_ARGS', () => {

@@ -82,6 +82,8 @@ const { writeContainerdConfig, removeNamespaceCgroups } = require('../../hack/be
 const CGROUP_TOP = '/sys/fs/cgroup';
 /** Where containerd 1.x and 2.x shims put their sockets, whatever --state says (sha256 of address/ns/id). */
 const SHIM_SOCKET_DIR = '/run/containerd/s';
+/** The runc shim's --runc-root unless a container's options give one. */
+const DEFAULT_RUNC_ROOT = '/run/containerd/runc';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -325,6 +327,14 @@ export class PrivateContainerd {
     });
     await step('shim sockets', () => {
       for (const id of this.ids) fs.rmSync(this.shimSocket(id), { force: true });
+    });
+    await step('default runc root', () => {
+      // Containers run without addRuntime() keep runc's state in /run/containerd/runc/<namespace>: empty by now.
+      try {
+        fs.rmdirSync(path.join(DEFAULT_RUNC_ROOT, this.namespace));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     });
     await step('temp dir', () => fs.rmSync(this.dir, { recursive: true, force: true }));
     if (problems.length) throw new Error(`cleaning up the private containerd:\n${problems.join('\n')}`);

@@ -10,13 +10,16 @@
  */
 import * as fs from 'node:fs';
 import { compare, countLeftovers, formatReport, pruneJournals, RUN_MARKER_VAR, snapshot, type HostSnapshot, type Leftovers } from './leaks';
-import { SNAPSHOT_KEY } from './global-setup';
+import { PEER_DIRS_KEY, removeEmptyNewDirs, SNAPSHOT_KEY } from './global-setup';
 
 const SETTLE_MS = 2500;
 
 export default async function globalTeardown(): Promise<void> {
   const before = (globalThis as Record<string, unknown>)[SNAPSHOT_KEY] as HostSnapshot | undefined;
   if (process.env.BERTH_LEAK_CHECK === 'off' || !before) return;
+  // Shims and dockerd make these whatever their state dirs say, and concurrent suites share them: only once all
+  // suites are done can the empty ones a run made go.
+  removeEmptyNewDirs(((globalThis as Record<string, unknown>)[PEER_DIRS_KEY] as string[] | undefined) ?? []);
   const marker = process.env[RUN_MARKER_VAR] ?? '';
   const deadline = Date.now() + SETTLE_MS;
   let left: Leftovers = compare(before, snapshot(), process.pid, marker);

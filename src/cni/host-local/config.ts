@@ -8,7 +8,7 @@ import { knownArgs } from '../pkg/env';
 import { compareIP, contains, formatCIDR, formatIP, ipEqual, lastOf, networkOf, nextIP, parseCIDR, parseIP, type IP, type IPNet } from '../pkg/ip';
 import { parseRoute } from '../pkg/result';
 import type { NetConf, Route } from '../pkg/types';
-import { asArray, asCIDR, asIP, asObject, isObject, join, optString, type Json } from '../pkg/validate';
+import { asArray, asCIDR, asIP, asObject, isObject, join, member, optString, type Json } from '../pkg/validate';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 
@@ -60,8 +60,9 @@ function overlaps(a: Range, b: Range): boolean {
 /** One range: defaults filled in (gateway = network + 1, start = network + 1, end = last address, minus the broadcast for IPv4). */
 function parseRange(v: unknown, field: string): Range {
   const o = asObject(v, field);
-  if (o.subnet === undefined || o.subnet === null || o.subnet === '') throw invalidConfig(join(field, 'subnet'), 'missing (required)');
-  const subnet = asCIDR(o.subnet, join(field, 'subnet'));
+  const subnetValue = member(o, 'subnet');
+  if (subnetValue === undefined || subnetValue === null || subnetValue === '') throw invalidConfig(join(field, 'subnet'), 'missing (required)');
+  const subnet = asCIDR(subnetValue, join(field, 'subnet'));
   const net = networkOf(subnet);
   if (!ipEqual(net, subnet.ip)) {
     throw invalidConfig(join(field, 'subnet'), `network has host bits set: for a subnet mask of length ${subnet.prefix} the network address is ${formatIP(net)}`);
@@ -134,8 +135,9 @@ export function loadHostLocalConfig(conf: NetConf, cniArgs: Array<[string, strin
   if (rc.ips !== undefined && rc.ips !== null) asArray(rc.ips, 'runtimeConfig.ips').forEach((x, i) => requested.push(requestedIP(x, `runtimeConfig.ips[${i}]`)));
 
   const ranges: RangeSet[] = [];
-  if (rc.ipRanges !== undefined && rc.ipRanges !== null) {
-    asArray(rc.ipRanges, 'runtimeConfig.ipRanges').forEach((x, i) => ranges.push(parseRangeSet(x, `runtimeConfig.ipRanges[${i}]`)));
+  const ipRanges = member(rc, 'ipRanges');
+  if (ipRanges !== undefined && ipRanges !== null) {
+    asArray(ipRanges, 'runtimeConfig.ipRanges').forEach((x, i) => ranges.push(parseRangeSet(x, `runtimeConfig.ipRanges[${i}]`)));
   }
   // The old single-range form (subnet/rangeStart/rangeEnd/gateway directly in ipam) comes before `ranges`.
   if (ipam.subnet !== undefined && ipam.subnet !== null && ipam.subnet !== '') ranges.push([parseRange(ipam, 'ipam')]);

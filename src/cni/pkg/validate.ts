@@ -25,6 +25,20 @@ export function asArray(v: unknown, field: string): unknown[] {
   return v;
 }
 
+/**
+ * A member as Go's encoding/json finds it, which is how the reference plugins read every config: the exact key,
+ * else (the last of) any that matches it ignoring case. containerd's go-cni, for one, sends capability args
+ * with Go's field names: portMappings as {"HostPort", "ContainerPort", "Protocol", "HostIP"}, ipRanges as
+ * {"Subnet", "RangeStart", "RangeEnd", "Gateway"}.
+ */
+export function member(o: Json, key: string): unknown {
+  if (Object.hasOwn(o, key)) return o[key];
+  const lower = key.toLowerCase();
+  let found: unknown;
+  for (const k of Object.keys(o)) if (k.toLowerCase() === lower) found = o[k];
+  return found;
+}
+
 export function join(field: string, key: string | number): string {
   if (typeof key === 'number') return `${field}[${key}]`;
   return field ? `${field}.${key}` : key;
@@ -32,7 +46,7 @@ export function join(field: string, key: string | number): string {
 
 export function reqString(o: Json, key: string, field = ''): string {
   const f = join(field, key);
-  const v = o[key];
+  const v = member(o, key);
   if (v === undefined || v === null) throw invalidConfig(f, 'missing (required)');
   if (typeof v !== 'string') throw invalidConfig(f, `must be a string, not ${typeName(v)}`);
   if (v === '') throw invalidConfig(f, 'must not be empty');
@@ -40,21 +54,21 @@ export function reqString(o: Json, key: string, field = ''): string {
 }
 
 export function optString(o: Json, key: string, field = ''): string | undefined {
-  const v = o[key];
+  const v = member(o, key);
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw invalidConfig(join(field, key), `must be a string, not ${typeName(v)}`);
   return v;
 }
 
 export function optBool(o: Json, key: string, field = ''): boolean | undefined {
-  const v = o[key];
+  const v = member(o, key);
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'boolean') throw invalidConfig(join(field, key), `must be a boolean, not ${typeName(v)}`);
   return v;
 }
 
 export function optInt(o: Json, key: string, field = '', min = -(2 ** 31), max = 2 ** 32 - 1): number | undefined {
-  const v = o[key];
+  const v = member(o, key);
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidConfig(join(field, key), `must be an integer, not ${JSON.stringify(v)}`);
   if (v < min || v > max) throw invalidConfig(join(field, key), `must be between ${min} and ${max}, not ${v}`);
@@ -62,7 +76,7 @@ export function optInt(o: Json, key: string, field = '', min = -(2 ** 31), max =
 }
 
 export function optStringArray(o: Json, key: string, field = ''): string[] | undefined {
-  const v = o[key];
+  const v = member(o, key);
   if (v === undefined || v === null) return undefined;
   const f = join(field, key);
   return asArray(v, f).map((x, i) => {

@@ -3,7 +3,7 @@ import type { Backend } from '../pkg/firewall';
 import { invalidConfig } from '../pkg/errors';
 import { parseIP } from '../pkg/ip';
 import type { NetConf } from '../pkg/types';
-import { asArray, asObject, join, optString, type Json } from '../pkg/validate';
+import { asArray, asObject, join, member, optString, type Json } from '../pkg/validate';
 
 export interface Mapping {
   hostPort: number;
@@ -18,7 +18,7 @@ export interface PortmapConfig {
 }
 
 function port(o: Json, key: string, field: string): number {
-  const v = o[key];
+  const v = member(o, key);
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) throw invalidConfig(join(field, key), `must be a port number (1-65535), not ${JSON.stringify(v)}`);
   return v;
 }
