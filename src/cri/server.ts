@@ -3,8 +3,10 @@
  * sandbox and container methods to runtimeService; the server itself does not change.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { BerthError } from '../common/errors';
+import { authorityFixingConnectionHandler } from '../common/h2/authority-listener';
 import type { Logger } from '../common/log';
 import type { ImageStoreApi } from '../image/api';
 import { imageService } from './image-service';
@@ -32,6 +34,7 @@ export class CriServer {
   private readonly shutdownController = new AbortController();
   private readonly progress = new PullProgressHub();
   private claim: SocketClaim | undefined;
+  private listener: net.Server | undefined;
 
   constructor(private readonly options: CriServerOptions) {
     const defs = criServices();
@@ -41,16 +44,30 @@ export class CriServer {
     this.server.addService(defs.pullProgress, pullProgressService(log, this.progress));
   }
 
-  /** Claims the socket (refusing if another berthd serves it), binds it root-only, and starts serving. */
+  /**
+   * Claims the socket (refusing if another berthd serves it), binds it root-only, and starts serving. The
+   * socket is ours, not grpc-js': its connections reach the gRPC server through a connection injector, past a
+   * filter for clients that send the socket path as `:authority` (which Node's HTTP/2 would reset).
+   */
   async start(): Promise<void> {
     const { socket, log } = this.options;
     this.claim = await claimSocket(socket);
+    const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = net.createServer(authorityFixingConnectionHandler({
+      inject: (c) => injector.injectConnection(c),
+      onRewrite: (authority) => log.debug('client sends a path as :authority; rewriting it for this connection', { authority }),
+    }));
     // The socket is created 0600 from the first instant (umask), not chmod-ed after a window.
     const umask = process.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
-        this.server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+        listener.once('error', reject);
+        listener.listen(socket, () => {
+          listener.off('error', reject);
+          resolve();
+        });
       });
+      this.listener = listener;
     } catch (err) {
       this.claim.release();
       this.claim = undefined;
@@ -70,6 +87,8 @@ export class CriServer {
     const { log } = this.options;
     const graceful = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    this.listener?.close();
+    this.listener = undefined;
     this.progress.endAll();
     if ((await Promise.race([graceful, timer])) === 'timeout') {
       log.warn('calls still running after the grace period; aborting them', { graceMs });

@@ -3,6 +3,7 @@
  * instances side by side, Version and UNIMPLEMENTED over gRPC, shutdown on SIGTERM and SIGINT.
  */
 import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -94,6 +95,43 @@ test('Version over gRPC; methods not implemented yet answer UNIMPLEMENTED', asyn
   } finally {
     c.close();
   }
+  await b.stop();
+});
+
+/** A unary gRPC call by hand over `session` (nghttp2's encoder: Huffman, dynamic table): status and reply. */
+function rawUnary(session: http2.ClientHttp2Session, method: string, authority: string): Promise<{ status?: string; message: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': method, ':authority': authority, 'content-type': 'application/grpc', te: 'trailers' });
+    const chunks: Buffer[] = [];
+    let status: string | undefined;
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('trailers', (t) => { status = String(t['grpc-status']); });
+    req.on('error', reject);
+    req.on('close', () => resolve({ status, message: Buffer.concat(chunks).subarray(5) }));
+    req.end(Buffer.alloc(5)); // an empty message: no compression, length 0
+  });
+}
+
+test('clients that send the socket path as :authority (crictl/kubelet before cri-client, grpc-java) are served', async () => {
+  const b = await startBerthd();
+  for (const authority of [b.socket, 'localhost', b.socket]) {
+    const session = http2.connect('http://localhost', { createConnection: () => net.connect(b.socket) });
+    try {
+      // Several calls per connection: after the first, nghttp2's encoder sends the authority as a table index.
+      for (let i = 0; i < 3; i++) {
+        const r = await rawUnary(session, '/runtime.v1.RuntimeService/Version', authority);
+        expect(r.status).toBe('0');
+        expect(r.message.toString('latin1')).toContain('berthd');
+      }
+    } finally {
+      session.close();
+    }
+  }
+  // Two connections were rewritten; the one with a valid authority got the socket as it is.
+  const rewrites = b.logs().split('\n').filter((l) => l.includes('rewriting it for this connection'));
+  expect(rewrites).toHaveLength(2);
+  expect(JSON.parse(rewrites[0]).authority).toBe(b.socket);
+  expect((await berthctl(b.endpoint, 'version')).status).toBe(0);
   await b.stop();
 });
 
