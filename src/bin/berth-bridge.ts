@@ -1,5 +1,4 @@
-import { bridge } from '../cni/bridge/plugin';
-import { pluginCli } from '../cni/pkg/cli';
+import { bridge, pluginCli } from '../cni';
 
 // CNI plugin executable: environment + stdin in, result or error JSON on stdout, exit code (spec: CNI 1.1).
 pluginCli('berth-bridge', bridge, 'creates a bridge and a veth pair per container, addresses from the IPAM plugin');

@@ -1,5 +1,4 @@
-import { main } from '../oci/cli/main';
-import { writeErr } from '../oci/cli/output';
+import { main, writeErr } from '../oci';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

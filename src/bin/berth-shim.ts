@@ -2,7 +2,7 @@
 import { flagBool, flagString, helpText, parseArgs, type FlagSpec } from '../common/args';
 import { asBerthError, exitCodeOf, invalid } from '../common/errors';
 import { Logger, type LogLevel } from '../common/log';
-import { runShim } from '../shim/daemon';
+import { runShim } from '../shim';
 
 const FLAGS: FlagSpec[] = [
   { name: 'state', kind: 'string', arg: 'DIR', help: 'state directory: shim.sock, the containers\' records (required)' },

@@ -1,4 +1,4 @@
-import { berthctlMain } from '../cri/ctl/main';
+import { berthctlMain } from '../cri';
 
 berthctlMain(process.argv.slice(2)).then(
   (code) => process.exit(code),

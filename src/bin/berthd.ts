@@ -1,4 +1,4 @@
-import { berthdMain } from '../cri/daemon';
+import { berthdMain } from '../cri';
 import { openImageStore } from '../image/api';
 
 berthdMain(process.argv.slice(2), (options, logger) => openImageStore({ ...options, logger })).then(

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import * as YAML from 'yaml';
 import { BerthError, invalid } from '../common/errors';
 import type { LogLevel } from '../common/log';
-import { validateRegistriesConfig, type RegistriesConfig } from '../image/registry/config';
+import { validateRegistriesConfig, type RegistriesConfig } from '../image/api';
 
 export const DEFAULT_CONFIG_FILE = '/etc/berth/config.yaml';
 export const DEFAULT_ROOT = '/var/lib/berth';

@@ -6,7 +6,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { invalid } from '../common/errors';
 import type { Logger } from '../common/log';
 import type { ImageStatus, ImageStoreApi, ImageSummary, PullEvent } from '../image/api';
-import type { RegistryAuth } from '../image/registry/config';
+import type { RegistryAuth } from '../image/api';
 import type { PullProgressHub } from './pull-progress';
 import { elapsedMs, unary } from './rpc';
 import {

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../common/errors';
-import type { Process, Spec } from '../oci/spec/types';
+import type { Process, Spec } from '../oci';
 import type { OciDriver, OciStatus, TaskStats } from './driver';
 import { consoleSocket, runUnderMonitor, type MonitorOptions } from './monitor';
 

@@ -3,8 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { Logger } from '../common/log';
-import { Runtime } from '../oci/runtime/runtime';
-import type { Process, Spec } from '../oci/spec/types';
+import { Runtime, type Process, type Spec } from '../oci';
 import type { OciDriver, OciStatus, TaskStats } from './driver';
 import { consoleSocket, monitorArgs, monitorBinary, type MonitorOptions } from './monitor';
 

@@ -2,7 +2,7 @@
  * The OCI runtime behind one container: the berth-run library in this process, or a runc-compatible CLI.
  * Either way berth-monitor starts the process and stays its parent.
  */
-import type { Process, Spec } from '../oci/spec/types';
+import type { Process, Spec } from '../oci';
 import type { MonitorOptions } from './monitor';
 
 export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';

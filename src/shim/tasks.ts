@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, invalid, notFound, precondition } from '../common/errors';
 import type { Logger } from '../common/log';
-import type { Process } from '../oci/spec/types';
+import type { Process } from '../oci';
 import type { OciDriver, OciStatus, TaskStats } from './driver';
 import { CliDriver } from './driver-cli';
 import { LibraryDriver } from './driver-library';

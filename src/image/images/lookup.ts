@@ -3,7 +3,7 @@
  * `sha256:`, at least 3 hex digits), `name:tag` in any form kubelet accepts (`busybox`), or `name@digest` (the
  * digest of the index or of the manifest). And from records to the CRI's Image view.
  */
-import type { ImageSummary } from '../api';
+import type { ImageSummary } from '../types';
 import type { Digest } from '../digest';
 import { parseReference } from '../reference';
 import type { ImageRecord } from './records';

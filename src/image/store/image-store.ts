@@ -13,7 +13,7 @@
 import * as path from 'node:path';
 import { BerthError, invalid } from '../../common/errors';
 import { silentLogger, type Logger } from '../../common/log';
-import type { FilesystemUsage, ImageStatus, ImageStoreApi, ImageStoreOptions, ImageSummary, PullRequest, RootfsMount } from '../api';
+import type { FilesystemUsage, ImageStatus, ImageStoreApi, ImageStoreOptions, ImageSummary, PullRequest, RootfsMount } from '../types';
 import { ContentStore } from '../content/store';
 import { findImageId, summarize } from '../images/lookup';
 import { RecordStore, type ImageRecord } from '../images/records';

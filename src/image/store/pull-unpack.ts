@@ -8,7 +8,7 @@
  * nothing unverified is committed.
  */
 import { BerthError } from '../../common/errors';
-import type { PullEvent } from '../api';
+import type { PullEvent } from '../types';
 import type { ContentStore } from '../content/store';
 import type { Digest } from '../digest';
 import { chainIds, parseImageConfig, type ImageConfigInfo } from '../images/config';

@@ -10,7 +10,7 @@ import { BerthError, type ErrorKind, invalid } from '../../../common/errors';
 import { Logger } from '../../../common/log';
 import type { Resources } from '../../spec/types';
 import { type CgroupLayout, hugePageSizes } from '../detect';
-import type { Cgroup, FreezerState } from '../index';
+import type { Cgroup, FreezerState } from '../types';
 import { UNIFIED } from '../path';
 import type * as stats from '../stats';
 import { validateResources } from '../validate';
