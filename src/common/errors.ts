@@ -1,6 +1,6 @@
 /**
- * Errors are values with a kind. Every boundary (CLI exit code, gRPC status, CNI error code) maps the kind
- * once, here, so that components never invent their own codes.
+ * Errors are values with a kind. Every boundary maps the kind once, so that components never invent their own
+ * codes: CLI exit codes here, gRPC statuses in grpc/status.ts, CNI error codes in cni/pkg/errors.ts.
  */
 export type ErrorKind =
   | 'InvalidArgument'
@@ -49,18 +49,3 @@ export function asBerthError(err: unknown): BerthError {
 export function exitCodeOf(_kind: ErrorKind): number {
   return 1;
 }
-
-/** gRPC status codes (grpc/status.h), used by berthd and berth-shim. */
-export const grpcCodeOf: Record<ErrorKind, number> = {
-  InvalidArgument: 3,
-  DeadlineExceeded: 4,
-  NotFound: 5,
-  AlreadyExists: 6,
-  PermissionDenied: 7,
-  ResourceExhausted: 8,
-  FailedPrecondition: 9,
-  Unimplemented: 12,
-  Internal: 13,
-  Unavailable: 14,
-  Unauthenticated: 16,
-};

@@ -8,7 +8,7 @@ import type { Logger } from '../common/log';
 import type { ImageStatus, ImageStoreApi, ImageSummary, PullEvent } from '../image/api';
 import type { RegistryAuth } from '../image/api';
 import type { PullProgressHub } from './pull-progress';
-import { elapsedMs, unary } from './rpc';
+import { elapsedMs, unary } from '../common/grpc';
 import {
   PULL_ID_METADATA,
   type AuthConfig, type FilesystemUsage, type Image, type ImageFsInfoRequest, type ImageFsInfoResponse, type ImageSpec,

@@ -5,7 +5,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../common/log';
-import { unary } from './rpc';
+import { unary } from '../common/grpc';
 import type { VersionRequest, VersionResponse } from './types';
 
 /** The CRI version kubelet speaks (VersionRequest.version / VersionResponse.version). */

@@ -2,11 +2,9 @@
  * berthd's gRPC server: the CRI services (and berth.v1.PullProgress) on one unix socket. Issue 05 adds the
  * sandbox and container methods to runtimeService; the server itself does not change.
  */
-import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { BerthError } from '../common/errors';
-import { authorityFixingConnectionHandler } from '../common/h2/authority-listener';
+import { listenUnix, type UnixListener } from '../common/grpc';
 import type { Logger } from '../common/log';
 import type { ImageStoreApi } from '../image/api';
 import { imageService } from './image-service';
@@ -34,7 +32,7 @@ export class CriServer {
   private readonly shutdownController = new AbortController();
   private readonly progress = new PullProgressHub();
   private claim: SocketClaim | undefined;
-  private listener: net.Server | undefined;
+  private listener: UnixListener | undefined;
 
   constructor(private readonly options: CriServerOptions) {
     const defs = criServices();
@@ -44,38 +42,17 @@ export class CriServer {
     this.server.addService(defs.pullProgress, pullProgressService(log, this.progress));
   }
 
-  /**
-   * Claims the socket (refusing if another berthd serves it), binds it root-only, and starts serving. The
-   * socket is ours, not grpc-js': its connections reach the gRPC server through a connection injector, past a
-   * filter for clients that send the socket path as `:authority` (which Node's HTTP/2 would reset).
-   */
+  /** Claims the socket (refusing if another berthd serves it), binds it root-only, and starts serving. */
   async start(): Promise<void> {
     const { socket, log } = this.options;
     this.claim = await claimSocket(socket);
-    const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = net.createServer(authorityFixingConnectionHandler({
-      inject: (c) => injector.injectConnection(c),
-      onRewrite: (authority) => log.debug('client sends a path as :authority; rewriting it for this connection', { authority }),
-    }));
-    // The socket is created 0600 from the first instant (umask), not chmod-ed after a window.
-    const umask = process.umask(0o177);
     try {
-      await new Promise<void>((resolve, reject) => {
-        listener.once('error', reject);
-        listener.listen(socket, () => {
-          listener.off('error', reject);
-          resolve();
-        });
-      });
-      this.listener = listener;
+      this.listener = await listenUnix(this.server, socket, log);
     } catch (err) {
       this.claim.release();
       this.claim = undefined;
       throw new BerthError('Unavailable', `cannot listen on ${socket}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      process.umask(umask);
     }
-    fs.chmodSync(socket, 0o600); // belt and braces: a umask cannot widen, but say it explicitly
     log.info('serving', { socket });
   }
 

@@ -6,8 +6,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { BerthError, type ErrorKind } from '../common/errors';
-import { taskService } from './proto';
+import { BerthError } from '../common/errors';
+import { fromServiceError } from '../common/grpc';
+import { taskService, withNumbers } from './proto';
 import type {
   AttachInput, AttachOutput, CreateRequest, DeleteRequest, ExecRequest, ExecSyncRequest, ExecSyncResponse, ExitStatus, KillRequest,
   ResizeRequest, StatsResponse, TaskEvent, TaskRef, TaskState, UpdateRequest,
@@ -30,16 +31,6 @@ export interface ShimClientOptions {
 
 /** Stream errors that come from the shim's logic, not from losing it: these end a Wait instead of a retry. */
 const FINAL_CODES = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.FAILED_PRECONDITION, grpc.status.PERMISSION_DENIED, grpc.status.UNIMPLEMENTED]);
-
-const KIND_OF_CODE: Record<number, ErrorKind> = {
-  3: 'InvalidArgument', 4: 'DeadlineExceeded', 5: 'NotFound', 6: 'AlreadyExists', 7: 'PermissionDenied', 8: 'ResourceExhausted',
-  9: 'FailedPrecondition', 12: 'Unimplemented', 13: 'Internal', 14: 'Unavailable', 16: 'Unauthenticated',
-};
-
-/** A gRPC error back as a BerthError of the same kind (the message is the shim's). */
-export function fromGrpcError(err: grpc.ServiceError): BerthError {
-  return new BerthError(KIND_OF_CODE[err.code] ?? 'Internal', err.details || err.message, { cause: err });
-}
 
 export class ShimClient {
   readonly socket: string;
@@ -84,8 +75,8 @@ export class ShimClient {
       const r = await new Promise<{ exit: ExitStatus } | { lost: grpc.ServiceError | undefined }>((resolve, reject) => {
         const stream = this.method<TaskRef, grpc.ClientReadableStream<ExitStatus>>('wait')(ref);
         let got: ExitStatus | undefined;
-        stream.on('data', (e: ExitStatus) => { got = e; });
-        stream.on('error', (err: grpc.ServiceError) => (FINAL_CODES.has(err.code) ? reject(fromGrpcError(err)) : resolve({ lost: err })));
+        stream.on('data', (e: ExitStatus) => { got = withNumbers(e); });
+        stream.on('error', (err: grpc.ServiceError) => (FINAL_CODES.has(err.code) ? reject(fromServiceError(err)) : resolve({ lost: err })));
         stream.on('end', () => resolve(got ? { exit: got } : { lost: undefined }));
       });
       if ('exit' in r) return r.exit;
@@ -112,7 +103,7 @@ export class ShimClient {
         lost = true;
         this.reconnect(err, generation).then(() => open(true), () => undefined);
       };
-      s.on('data', onEvent);
+      s.on('data', (e: TaskEvent) => onEvent(withNumbers(e)));
       s.on('error', (err: grpc.ServiceError) => resume(err));
       s.on('end', () => resume());
     };
@@ -212,7 +203,7 @@ export class ShimClient {
     try {
       return await new Promise<Res>((resolve, reject) => {
         const fn = (this.client as unknown as Record<string, (r: Req, cb: (e: grpc.ServiceError | null, res: Res) => void) => void>)[name];
-        fn.call(this.client, req, (err, res) => (err ? reject(err) : resolve(res)));
+        fn.call(this.client, req, (err, res) => (err ? reject(err) : resolve(withNumbers(res))));
       });
     } catch (err) {
       const e = err as grpc.ServiceError;
@@ -220,7 +211,7 @@ export class ShimClient {
         await this.reconnect(e, generation);
         return this.unary(name, req, triesLeft - 1);
       }
-      throw fromGrpcError(e);
+      throw fromServiceError(e);
     }
   }
 }

@@ -42,7 +42,7 @@ export async function runShim(stateDir: string, log: Logger): Promise<void> {
   const events = new EventBus();
   const tasks = new TaskManager(stateDir, log, events);
   await tasks.adopt();
-  const server = await serve(shimSocket(stateDir), taskHandlers(tasks, events, log));
+  const server = await serve(shimSocket(stateDir), taskHandlers(tasks, events, log), log);
   log.info('berth-shim serving', { socket: shimSocket(stateDir), pid: process.pid });
   const stop = (): void => {
     log.info('berth-shim stopping: containers and their monitors carry on');

@@ -1,41 +1,14 @@
 /** The gRPC face of the task manager on <state>/shim.sock: decoding, error mapping, streams. */
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { asBerthError, grpcCodeOf, invalid } from '../common/errors';
+import { invalid } from '../common/errors';
+import { failStream, listenUnix, unary } from '../common/grpc';
 import type { Logger } from '../common/log';
 import type { EventBus } from './events';
 import { attachMonitor, FrameReader, monitorCommand } from './monitor';
 import { taskService } from './proto';
 import type { TaskManager } from './tasks';
 import type { AttachInput, AttachOutput, CreateRequest, DeleteRequest, ExecRequest, ExecSyncRequest, KillRequest, ResizeRequest, StatsResponse, TaskEvent, TaskRef, UpdateRequest } from './types';
-
-type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
-
-function toStatus(err: unknown): grpc.ServiceError {
-  const e = asBerthError(err);
-  return Object.assign(new Error(e.message), { code: grpcCodeOf[e.kind], details: e.message, metadata: new grpc.Metadata() }) as grpc.ServiceError;
-}
-
-/**
- * Ends a server stream with the error's status. (Not destroy(): a destroyed grpc-js stream never sends its
- * status, and the client would wait forever.)
- */
-function failCall(call: NodeJS.EventEmitter, err: unknown): void {
-  call.emit('error', toStatus(err));
-}
-
-function unary<Req, Res>(log: Logger, name: string, fn: (req: Req) => Promise<Res>): Unary<Req, Res> {
-  return (call, cb) => {
-    fn(call.request).then(
-      (res) => cb(null, res),
-      (err) => {
-        const status = toStatus(err);
-        log.debug('request failed', { method: name, error: status.message });
-        cb(status);
-      },
-    );
-  };
-}
 
 export function taskHandlers(tasks: TaskManager, events: EventBus, log: Logger): grpc.UntypedServiceImplementation {
   const empty = {};
@@ -63,10 +36,10 @@ export function taskHandlers(tasks: TaskManager, events: EventBus, log: Logger):
       try {
         exited = tasks.wait(call.request);
       } catch (err) {
-        failCall(call, err);
+        failStream(call, err);
         return;
       }
-      exited.then((e) => { call.write(e); call.end(); }, (err) => failCall(call, err));
+      exited.then((e) => { call.write(e); call.end(); }, (err) => failStream(call, err));
     },
     Events: (call: grpc.ServerWritableStream<{ replay?: boolean }, TaskEvent>) => {
       const off = events.subscribe((e) => call.write(e), !!call.request.replay);
@@ -87,7 +60,7 @@ function attach(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, tasks:
     if (done) return;
     done = true;
     sock?.destroy();
-    if (err) failCall(call, err);
+    if (err) failStream(call, err);
     else call.end();
   };
   const handle = async (msg: AttachInput): Promise<void> => {
@@ -125,19 +98,11 @@ function attach(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, tasks:
   call.on('cancelled', () => finish());
 }
 
-/** Serves the task API on a root-only unix socket; resolves once listening. */
-export async function serve(socketPath: string, handlers: grpc.UntypedServiceImplementation): Promise<grpc.Server> {
+/** Serves the task API on a root-only unix socket (a stale one replaced); resolves once listening. */
+export async function serve(socketPath: string, handlers: grpc.UntypedServiceImplementation, log: Logger): Promise<grpc.Server> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 32 << 20, 'grpc.max_send_message_length': 32 << 20 });
   server.addService(taskService().service, handlers);
   fs.rmSync(socketPath, { force: true });
-  const old = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    });
-  } finally {
-    process.umask(old);
-  }
-  fs.chmodSync(socketPath, 0o600);
+  await listenUnix(server, socketPath, log);
   return server;
 }

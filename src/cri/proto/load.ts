@@ -3,13 +3,9 @@
  * load a JSON form made at build time (hack/build.js: build/lib/cri-api.json), which skips parsing the .proto
  * files at every start; from source (tests) the .proto files beside this module are parsed.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-
-/** The shapes in ../types.ts depend on these options. */
-export const LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true };
+import type * as grpc from '@grpc/grpc-js';
+import { loadPackage } from '../../common/grpc';
 
 export const PROTO_FILES = ['api.proto', 'berth.proto'];
 /** Name of the pre-built JSON next to the bundles (build/lib). */
@@ -26,15 +22,7 @@ let cached: CriServices | undefined;
 export function criServices(): CriServices {
   if (cached) return cached;
   // Bundled: __dirname is build/bin (the launcher's); from source: src/cri/proto.
-  const json = path.join(__dirname, '..', 'lib', PROTO_JSON);
-  let def: protoLoader.PackageDefinition;
-  if (fs.existsSync(json)) {
-    def = protoLoader.fromJSON(JSON.parse(fs.readFileSync(json, 'utf8')), LOADER_OPTIONS);
-  } else {
-    const files = PROTO_FILES.map((f) => path.join(__dirname, f));
-    if (!files.every((f) => fs.existsSync(f))) throw new Error(`CRI proto files not found (looked for ${json} and ${files.join(', ')})`);
-    def = protoLoader.loadSync(files, LOADER_OPTIONS);
-  }
+  const def = loadPackage(PROTO_FILES.map((f) => path.join(__dirname, f)), path.join(__dirname, '..', 'lib', PROTO_JSON));
   const service = (name: string): grpc.ServiceDefinition => {
     const s = def[name];
     // Messages and enums carry a `format` key; a service is a map of method definitions.

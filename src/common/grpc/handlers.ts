@@ -1,11 +1,16 @@
-/** One place where an RPC's outcome becomes a gRPC status and a log line. */
-import * as grpc from '@grpc/grpc-js';
-import { asBerthError, grpcCodeOf } from '../common/errors';
-import type { Logger } from '../common/log';
+/** Server-side call wrappers: where a handler's outcome becomes a gRPC status and a log line, once. */
+import type * as grpc from '@grpc/grpc-js';
+import { asBerthError } from '../errors';
+import type { Logger } from '../log';
+import { grpcCodeOf, toServiceError } from './status';
 
 export type UnaryHandler<Req, Res> = (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res;
 
-/** A grpc-js unary handler over `fn`: debug logs per call, errors mapped once through their kind. */
+export function elapsedMs(start: bigint): number {
+  return Number((process.hrtime.bigint() - start) / 1000n) / 1000;
+}
+
+/** A grpc-js unary handler over `fn`: debug logs per call, errors mapped through their kind. */
 export function unary<Req, Res>(log: Logger, method: string, fn: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const start = process.hrtime.bigint();
@@ -19,15 +24,18 @@ export function unary<Req, Res>(log: Logger, method: string, fn: UnaryHandler<Re
         },
         (err: unknown) => {
           const e = asBerthError(err);
-          const code = grpcCodeOf[e.kind];
           // Client mistakes are routine; server faults are worth a warning.
           (e.kind === 'Internal' || e.kind === 'Unavailable' ? log.warn : log.debug).call(log, 'rpc failed', { method, kind: e.kind, error: e.message, ms: elapsedMs(start) });
-          callback({ code, details: e.message, name: e.kind, message: e.message });
+          callback({ code: grpcCodeOf[e.kind], details: e.message, name: e.kind, message: e.message });
         },
       );
   };
 }
 
-export function elapsedMs(start: bigint): number {
-  return Number((process.hrtime.bigint() - start) / 1000n) / 1000;
+/**
+ * Ends a server stream with the error's status. (Not destroy(): a destroyed grpc-js stream never sends its
+ * status, and the client would wait forever.)
+ */
+export function failStream(call: NodeJS.EventEmitter, err: unknown): void {
+  call.emit('error', toServiceError(err));
 }

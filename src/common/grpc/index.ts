@@ -1,0 +1,5 @@
+/** The gRPC toolkit berthd, berth-shim and berthctl share. */
+export { elapsedMs, failStream, unary, type UnaryHandler } from './handlers';
+export { listenUnix, type UnixListener } from './listen';
+export { LOADER_OPTIONS, loadPackage } from './proto';
+export { fromServiceError, grpcCodeOf, kindOfGrpcCode, toServiceError } from './status';
