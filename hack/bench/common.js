@@ -146,26 +146,25 @@ function writeContainerdConfig(dir, socket) {
   return file;
 }
 
-/**
- * The containerd installations the benchmarks compare with, each with its own runc: Debian's 1.6 (runc 1.1) and
- * hack/peers' 2.x (runc 1.5; built first when missing). BENCH_CONTAINERD=1.6 or =2 keeps one of them.
- */
+/** Debian's containerd 1.6, with Debian's runc 1.1 (hack/deps installs both). */
+const DEBIAN_CONTAINERD = { key: 'containerd-1.6', label: 'containerd 1.6 (Debian)', containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', shimDir: '/usr/bin', runcDir: '/usr/sbin' };
+
+/** containerd 2.x from hack/peers, with hack/peers' runc 1.5; both built first when missing. */
+function peerContainerd() {
+  const { peerBinaries } = require('../cluster.d/peers');
+  const bins = peerBinaries(['containerd', 'runc']);
+  const c = bins.get('containerd');
+  return {
+    key: 'containerd-2', label: `containerd ${c.version} (hack/peers)`, containerd: c.file, ctr: bins.get('ctr').file,
+    shimDir: path.dirname(bins.get('containerd-shim-runc-v2').file), runcDir: path.dirname(bins.get('runc').file),
+  };
+}
+
+/** The containerd installations the benchmarks compare with: both of the above; BENCH_CONTAINERD=1.6 or =2 keeps one. */
 function containerdPeers() {
-  const want = process.env.BENCH_CONTAINERD || '1.6,2';
-  for (const w of want.split(',')) if (w !== '1.6' && w !== '2') throw new Error(`BENCH_CONTAINERD: ${JSON.stringify(w)} is neither 1.6 nor 2`);
-  const peers = [];
-  if (want.split(',').includes('1.6')) {
-    peers.push({ key: 'containerd-1.6', label: 'containerd 1.6 (Debian)', containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', shimDir: '/usr/bin', runcDir: '/usr/sbin' });
-  }
-  if (want.split(',').includes('2')) {
-    const { peerBinaries } = require('../cluster.d/peers');
-    const bins = peerBinaries(['containerd', 'runc']);
-    const c = bins.get('containerd');
-    peers.push({
-      key: 'containerd-2', label: `containerd ${c.version} (hack/peers)`, containerd: c.file, ctr: bins.get('ctr').file,
-      shimDir: path.dirname(bins.get('containerd-shim-runc-v2').file), runcDir: path.dirname(bins.get('runc').file),
-    });
-  }
+  const want = (process.env.BENCH_CONTAINERD || '1.6,2').split(',');
+  for (const w of want) if (w !== '1.6' && w !== '2') throw new Error(`BENCH_CONTAINERD: ${JSON.stringify(w)} is neither 1.6 nor 2`);
+  const peers = [...(want.includes('1.6') ? [DEBIAN_CONTAINERD] : []), ...(want.includes('2') ? [peerContainerd()] : [])];
   for (const p of peers) for (const f of [p.containerd, p.ctr]) if (!fs.existsSync(f)) throw new Error(`${f} is missing (${p.label})`);
   return peers;
 }
@@ -181,4 +180,4 @@ function removeNamespaceCgroups(ns) {
   }
 }
 
-module.exports = { containerdPeers, containerdEnv, writeContainerdConfig, removeNamespaceCgroups, envInt, now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };
+module.exports = { DEBIAN_CONTAINERD, peerContainerd, containerdPeers, containerdEnv, writeContainerdConfig, removeNamespaceCgroups, envInt, now, ms, sleepSync, runCmd, exited, cliLifecycle, forceDelete, percentile, summary, table };

@@ -29,12 +29,16 @@ async function startRegistry({ dir, port, controlPlane }) {
 }
 
 /** Builds the fixtures (no downloads) and pushes them: REGISTRY/library/busybox:latest and REGISTRY/pause:3.10. */
-function pushTestImages({ repo, registry }) {
-  const fixtures = execFileSync(path.join(repo, 'hack/fixtures'), [], { encoding: 'utf8' }).trim();
-  const push = (layout, ref) => execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--format', 'v2s2',
-    `oci:${layout}:latest`, `docker://${registry}/${ref}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  push(path.join(fixtures, 'oci-layout'), 'library/busybox:latest');
-  push(path.join(fixtures, 'pause-layout'), `pause:${PAUSE_IMAGE.split(':')[1]}`);
+/** An OCI layout of hack/fixtures' (tag "latest") pushed as REGISTRY/<ref>, over plain HTTP. */
+function pushLayout(registry, layout, ref) {
+  execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${layout}:latest`, `docker://${registry}/${ref}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-module.exports = { startRegistry, pushTestImages, PAUSE_IMAGE };
+function pushTestImages({ repo, registry }) {
+  const fixtures = execFileSync(path.join(repo, 'hack/fixtures'), [], { encoding: 'utf8' }).trim();
+  pushLayout(registry, path.join(fixtures, 'oci-layout'), 'library/busybox:latest');
+  pushLayout(registry, path.join(fixtures, 'pause-layout'), `pause:${PAUSE_IMAGE.split(':')[1]}`);
+}
+
+module.exports = { startRegistry, pushTestImages, pushLayout, PAUSE_IMAGE };

@@ -18,40 +18,21 @@ export interface ContainerdBinaries {
   shimDir: string;
 }
 
-/** Debian's containerd 1.6 (hack/deps installs it). */
-export const DEBIAN_CONTAINERD: ContainerdBinaries = {
-  label: 'containerd 1.6 (Debian)', containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', shimDir: '/usr/bin',
+// The installations are defined once, with the benchmarks (hack/bench/common.js).
+const installations = require('../../hack/bench/common') as {
+  DEBIAN_CONTAINERD: ContainerdBinaries;
+  peerContainerd(): ContainerdBinaries;
 };
+
+/** Debian's containerd 1.6 (hack/deps installs it). */
+export const DEBIAN_CONTAINERD: ContainerdBinaries = installations.DEBIAN_CONTAINERD;
 
 /**
  * containerd 2.x as hack/peers builds it (pinned, cached outside the repo): built here when missing, so that the
  * suite never skips for want of it; a build that fails fails the suite, naming hack/peers.
  */
-export function peerContainerd(repo: string): ContainerdBinaries {
-  const peers = path.join(repo, 'hack', 'peers');
-  const list = (): Map<string, { version: string; file: string }> => {
-    const r = spawnSync(peers, ['--list', 'containerd'], { encoding: 'utf8' });
-    return new Map(r.stdout.split('\n').filter(Boolean).map((l) => {
-      const [name, version, file] = l.split(' ');
-      return [name, { version, file }] as const;
-    }));
-  };
-  let bins = list();
-  if (!bins.has('containerd')) {
-    const built = spawnSync(peers, ['containerd'], { encoding: 'utf8', timeout: 30 * 60_000 });
-    if (built.status !== 0) throw new Error(`hack/peers containerd failed (status ${built.status ?? built.signal}):\n${built.stderr.slice(-2000)}`);
-    bins = list();
-  }
-  const need = (name: string) => {
-    const b = bins.get(name);
-    if (!b) throw new Error(`hack/peers --list containerd names no ${name}`);
-    return b;
-  };
-  const containerd = need('containerd');
-  return {
-    label: `containerd ${containerd.version} (hack/peers)`, containerd: containerd.file, ctr: need('ctr').file,
-    shimDir: path.dirname(need('containerd-shim-runc-v2').file),
-  };
+export function peerContainerd(): ContainerdBinaries {
+  return installations.peerContainerd();
 }
 
 /** ctr 2.x's own notices (cgroup v1 deprecation; logfmt, or logrus' short form on a tty), which say nothing about the runtime under test. */

@@ -12,7 +12,7 @@ import { BERTH_RUN, REPO, requireTools } from '../helpers/oci';
 import { DEBIAN_CONTAINERD, PrivateContainerd, mountsUnder, peerContainerd, type ContainerdBinaries, type CtrResult, type ShimRuntime } from '../helpers/containerd';
 
 // Debian's containerd 1.6 and the current 2.x (built by hack/peers); each gets the whole suite.
-const CONTAINERDS: ContainerdBinaries[] = [DEBIAN_CONTAINERD, peerContainerd(REPO)];
+const CONTAINERDS: ContainerdBinaries[] = [DEBIAN_CONTAINERD, peerContainerd()];
 const RUNC = '/usr/sbin/runc';
 const IMAGE = 'docker.io/berth/fixture:latest';
 
