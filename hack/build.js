@@ -30,6 +30,8 @@ const entries = {
 const natives = {
   'berth-monitor': { cc: 'musl-gcc', sources: ['src/native/monitor.c', 'src/native/monitor-log.c', 'src/native/monitor-exit.c', 'src/native/monitor-sock.c', 'src/native/fdio.c'] },
   'berth-spawner': { cc: 'musl-gcc', sources: ['src/native/spawner.c'] },
+  // One exec per pod step, and the pidns holder stays resident for the pod's life: musl for both reasons.
+  'berth-pod': { cc: 'musl-gcc', sources: ['src/native/berth-pod.c'] },
   'berth-init': ['src/native/berth-init.c', 'src/native/plan.c', 'src/native/util.c', 'src/native/fdio.c', 'src/native/rootfs.c', 'src/native/creds.c', 'src/native/hooks.c', 'src/native/bpf.c'],
   'berth-layer-meta': ['src/native/layer-meta.c'],
   'berth-netlink': ['src/native/net/berth-netlink.c', 'src/native/net/link.c', 'src/native/net/nl.c'],

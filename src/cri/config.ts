@@ -11,6 +11,7 @@
  *   cni: {confDir: /etc/cni/net.d, binDirs: [/opt/cni/bin, /usr/lib/cni]}
  *   runtimes: {runc: {path: /usr/sbin/runc}}
  *   streaming: {address: "127.0.0.1:0"}
+ *   cgroupDriver: cgroupfs           # or systemd: must match the kubelet's cgroupDriver
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,6 +43,7 @@ export interface BerthdConfig {
   cni: { confDir: string; binDirs: string[] };
   runtimes: Record<string, RuntimeHandlerConfig>;
   streaming: { address: string };
+  cgroupDriver: 'cgroupfs' | 'systemd';
 }
 
 /** Command-line overrides; a value here wins over the file. */
@@ -52,7 +54,7 @@ export interface ConfigOverrides {
   logLevel?: string;
 }
 
-const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'streaming'] as const;
+const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'streaming', 'cgroupDriver'] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 /** A RuntimeClass handler is a DNS label (node.k8s.io/v1). */
 const HANDLER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -168,6 +170,9 @@ export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}): B
   const streamingDoc = d.streaming === undefined ? {} : map(d.streaming, 'streaming', ['address']);
   const address = streamingDoc.address === undefined ? '127.0.0.1:0' : hostPort(streamingDoc.address, 'streaming.address');
 
+  const cgroupDriver = d.cgroupDriver === undefined ? 'cgroupfs' : d.cgroupDriver;
+  if (cgroupDriver !== 'cgroupfs' && cgroupDriver !== 'systemd') throw invalid('cgroupDriver', `must be cgroupfs or systemd, got ${JSON.stringify(cgroupDriver)}`);
+
   return {
     root,
     state,
@@ -178,6 +183,7 @@ export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}): B
     cni: { confDir, binDirs },
     runtimes: runtimes(d.runtimes, 'runtimes'),
     streaming: { address },
+    cgroupDriver,
   };
 }
 

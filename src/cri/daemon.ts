@@ -22,9 +22,8 @@ const FLAGS: FlagSpec[] = [
   { name: 'help', short: 'h', kind: 'bool', help: 'show this help' },
 ];
 
-const USAGE = `berthd — Berth's CRI server on a unix socket: today the runtime.v1 ImageService and
-RuntimeService.Version (every other RuntimeService call answers UNIMPLEMENTED: pods and containers are not
-served yet)
+const USAGE = `berthd — Berth's CRI server on a unix socket: the runtime.v1 RuntimeService (pod sandboxes
+without a pause process, containers through berth-shim) and ImageService
 
 usage: berthd [OPTIONS]
 
@@ -80,7 +79,10 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
     fs.mkdirSync(config.root, { recursive: true, mode: 0o711 });
     fs.mkdirSync(config.state, { recursive: true, mode: 0o700 });
     store = openStore({ root: config.root, registries: config.registries, maxConcurrentDownloads: config.maxConcurrentDownloads }, log.child({ component: 'image' }));
-    server = new CriServer({ socket: config.listen, log, images: store, version: VERSION });
+    server = new CriServer({
+      socket: config.listen, log, images: store, version: VERSION,
+      runtime: { root: config.root, state: config.state, cni: config.cni, runtimes: config.runtimes, cgroupDriver: config.cgroupDriver },
+    });
     await server.start();
   } catch (err) {
     const e = asBerthError(err);

@@ -1,6 +1,5 @@
 /**
- * berthd's gRPC server: the CRI services (and berth.v1.PullProgress) on one unix socket. Issue 05 adds the
- * sandbox and container methods to runtimeService; the server itself does not change.
+ * berthd's gRPC server: the CRI services (and berth.v1.PullProgress) on one unix socket, one set of handlers.
  */
 import * as grpc from '@grpc/grpc-js';
 import { BerthError } from '../common/errors';
@@ -10,7 +9,7 @@ import type { ImageStoreApi } from '../image/api';
 import { imageService } from './image-service';
 import { criServices } from './proto/load';
 import { PullProgressHub, pullProgressService } from './pull-progress';
-import { runtimeService } from './runtime-service';
+import { Runtime, type RuntimeOptions } from './runtime';
 import { claimSocket, type SocketClaim } from './socket';
 
 export interface CriServerOptions {
@@ -19,6 +18,7 @@ export interface CriServerOptions {
   log: Logger;
   images: ImageStoreApi;
   version: string;
+  runtime: Omit<RuntimeOptions, 'log' | 'images' | 'version'>;
 }
 
 /** Messages up to this size are accepted (kubelet's own limit is 16 MiB). */
@@ -31,13 +31,15 @@ export class CriServer {
   });
   private readonly shutdownController = new AbortController();
   private readonly progress = new PullProgressHub();
+  private readonly runtime: Runtime;
   private claim: SocketClaim | undefined;
   private listener: UnixListener | undefined;
 
   constructor(private readonly options: CriServerOptions) {
     const defs = criServices();
     const { log, images, version } = options;
-    this.server.addService(defs.runtime, runtimeService(log, version));
+    this.runtime = new Runtime({ ...options.runtime, log, images, version });
+    this.server.addService(defs.runtime, this.runtime.service());
     this.server.addService(defs.image, imageService({ log, images, progress: this.progress, shutdown: this.shutdownController.signal }));
     this.server.addService(defs.pullProgress, pullProgressService(log, this.progress));
   }
@@ -46,6 +48,14 @@ export class CriServer {
   async start(): Promise<void> {
     const { socket, log } = this.options;
     this.claim = await claimSocket(socket);
+    try {
+      // Before serving: the kubelet's first List calls must see what a previous berthd left, reconciled.
+      await this.runtime.recover();
+    } catch (err) {
+      this.claim.release();
+      this.claim = undefined;
+      throw err;
+    }
     try {
       this.listener = await listenUnix(this.server, socket, log);
     } catch (err) {
@@ -72,6 +82,7 @@ export class CriServer {
       this.shutdownController.abort();
       this.server.forceShutdown();
     }
+    this.runtime.close();
     this.claim?.release();
     this.claim = undefined;
   }

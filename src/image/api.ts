@@ -7,7 +7,7 @@ import type { Logger } from '../common/log';
 import { ImageStore } from './store/image-store';
 import type { ImageStoreApi, ImageStoreOptions } from './types';
 
-export type { FilesystemUsage, ImageStatus, ImageStoreApi, ImageStoreOptions, ImageSummary, PullEvent, PullRequest, RootfsMount } from './types';
+export type { FilesystemUsage, ImageRunConfig, ImageStatus, ImageStoreApi, ImageStoreOptions, ImageSummary, PullEvent, PullRequest, RootfsMount } from './types';
 export type { RegistriesConfig, RegistryAuth, RegistryHostConfig } from './registry/config';
 export { validateRegistriesConfig } from './registry/config';
 

@@ -53,6 +53,21 @@ export interface FilesystemUsage {
   timestamp: bigint;
 }
 
+/** What running a container of an image takes from its config (image-spec config.md, `config`). */
+export interface ImageRunConfig {
+  id: Digest;
+  /** `config.User`: `name`, `uid`, `name:group`, `uid:gid`, or "" (root). */
+  user: string;
+  env: string[];
+  entrypoint: string[];
+  cmd: string[];
+  workingDir: string;
+  /** e.g. `SIGQUIT` or `3`; "" when the image sets none. */
+  stopSignal: string;
+  /** Paths of `config.Volumes`. */
+  volumes: string[];
+}
+
 /** What a container's rootfs needs: an overlay mount over the image's committed layers. */
 export interface RootfsMount {
   /** Top layer first, as overlayfs' `lowerdir` wants them. */
@@ -76,6 +91,8 @@ export interface ImageStoreApi {
   list(filter?: string): ImageSummary[];
   /** undefined when no image matches (CRI: ImageStatus returns an empty image, not an error). */
   status(reference: string, verbose?: boolean): ImageStatus | undefined;
+  /** The run config of the image a reference names, or undefined when none matches. */
+  runConfig(reference: string): ImageRunConfig | undefined;
   /** Removes by id, tag or digest; layers shared with other images stay. Missing image: no error (CRI). */
   remove(reference: string): Promise<void>;
   /** Usage of the store's filesystem: real bytes and inodes under the root. */

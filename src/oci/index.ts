@@ -6,3 +6,7 @@ export { main } from './cli/main';
 export { writeErr } from './cli/output';
 export { Runtime } from './runtime/runtime';
 export type { Process, Spec } from './spec/types';
+export type {
+  Capabilities, Device, DeviceCgroupRule, HugepageLimit, IdMapping, Linux, Mount, Namespace, NamespaceType, Resources,
+  Seccomp, SeccompAction, SeccompArch, SeccompArg, SeccompOperator, SeccompSyscall, User,
+} from './spec/types';

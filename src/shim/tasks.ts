@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, invalid, notFound, precondition } from '../common/errors';
+import { KeyedLock } from '../common/keyed-lock';
 import type { Logger } from '../common/log';
 import type { Process } from '../oci';
 import type { OciDriver, OciStatus, TaskStats } from './driver';
@@ -51,7 +52,7 @@ export class TaskManager {
   readonly store: TaskStore;
   private readonly tasks = new Map<string, Task>();
   private readonly drivers = new Map<string, OciDriver>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
 
   constructor(readonly stateDir: string, private readonly log: Logger, private readonly events: EventBus) {
     this.store = new TaskStore(stateDir);
@@ -423,12 +424,7 @@ export class TaskManager {
 
   /** One operation at a time per task id. */
   private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(id, tail);
-    void tail.then(() => { if (this.locks.get(id) === tail) this.locks.delete(id); });
-    return run;
+    return this.locks.run(id, fn);
   }
 }
 

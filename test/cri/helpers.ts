@@ -9,7 +9,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { stringify } from 'yaml';
+import { criServices } from '../../src/cri/proto/load';
 import { pushImage, tempDir, type PushedImage } from '../image/helpers';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -223,5 +225,56 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 200
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A promise-returning CRI client (RuntimeService and ImageService) on `endpoint`, as the kubelet's. */
+export interface CriClient {
+  runtime<Res = Record<string, unknown>>(method: string, req?: unknown): Promise<Res>;
+  image<Res = Record<string, unknown>>(method: string, req?: unknown): Promise<Res>;
+  /** The gRPC error a call fails with (the test fails when it succeeds). */
+  runtimeError(method: string, req?: unknown): Promise<grpc.ServiceError>;
+  raw: { runtime: grpc.Client; image: grpc.Client };
+  close(): void;
+}
+
+export function criClient(endpoint: string): CriClient {
+  const defs = criServices();
+  const R = grpc.makeClientConstructor(defs.runtime, 'RuntimeService');
+  const I = grpc.makeClientConstructor(defs.image, 'ImageService');
+  const runtime = new R(endpoint, grpc.credentials.createInsecure());
+  const image = new I(endpoint, grpc.credentials.createInsecure());
+  const call = <Res>(c: grpc.Client, method: string, req: unknown): Promise<Res> => new Promise((resolve, reject) => {
+    const fn = (c as unknown as Record<string, (r: unknown, cb: (e: grpc.ServiceError | null, res: Res) => void) => void>)[method];
+    if (!fn) throw new Error(`no method ${method}`);
+    fn.call(c, req ?? {}, (e, res) => (e ? reject(e) : resolve(res)));
+  });
+  return {
+    runtime: (m, req) => call(runtime, m, req),
+    image: (m, req) => call(image, m, req),
+    async runtimeError(m, req) {
+      try {
+        await call(runtime, m, req);
+      } catch (err) {
+        return err as grpc.ServiceError;
+      }
+      throw new Error(`${m} succeeded; an error was expected`);
+    },
+    raw: { runtime, image },
+    close() {
+      runtime.close();
+      image.close();
+    },
+  };
+}
+
+/** Kills the berth-shim a berthd started under `state` (its containers' monitors are the test's to remove). */
+export function killShim(state: string): void {
+  const pidFile = path.join(state, 'shim', 'shim.pid');
+  try {
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').split(' ')[0]);
+    if (pid > 0) process.kill(pid, 'SIGKILL');
+  } catch {
+    // no shim was started
   }
 }

@@ -1,6 +1,6 @@
 /**
  * berthd as a process: flags, bad config, its socket (root-only, stale one replaced, one berthd per socket),
- * instances side by side, Version and UNIMPLEMENTED over gRPC, shutdown on SIGTERM and SIGINT.
+ * instances side by side, Version and an UNIMPLEMENTED RPC over gRPC, shutdown on SIGTERM and SIGINT.
  */
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
@@ -82,16 +82,19 @@ test('the socket is 0600 in a 0700 directory, owned by root', async () => {
   expect(await b.stop()).toBe(0);
 });
 
-test('Version over gRPC; methods not implemented yet answer UNIMPLEMENTED', async () => {
+test('Version over gRPC (runtime name berth, so kubelet reports berth://<version>); CheckpointContainer answers UNIMPLEMENTED', async () => {
   const b = await startBerthd();
   const v = await berthctl(b.endpoint, 'version');
-  expect(v.stdout).toMatch(/^Version:  0\.1\.0\nRuntimeName:  berthd\nRuntimeVersion:  \d+\.\d+\.\d+\S*\nRuntimeApiVersion:  v1\n$/);
+  expect(v.stdout).toMatch(/^Version:  0\.1\.0\nRuntimeName:  berth\nRuntimeVersion:  \d+\.\d+\.\d+\S*\nRuntimeApiVersion:  v1\n$/);
 
   const Client = grpc.makeClientConstructor(criServices().runtime, 'RuntimeService');
   const c = new Client(b.endpoint, grpc.credentials.createInsecure()) as grpc.Client & Record<string, (req: unknown, cb: (err: grpc.ServiceError | null) => void) => void>;
   try {
-    const err = await new Promise<grpc.ServiceError | null>((resolve) => c.ListContainers({}, (e) => resolve(e)));
+    const err = await new Promise<grpc.ServiceError | null>((resolve) => c.CheckpointContainer({ containerId: 'x' }, (e) => resolve(e)));
     expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(err?.details).toMatch(/CheckpointContainer is not supported/);
+    const listed = await new Promise<grpc.ServiceError | null>((resolve) => c.ListContainers({}, (e) => resolve(e)));
+    expect(listed).toBeNull();
   } finally {
     c.close();
   }
@@ -121,7 +124,7 @@ test('clients that send the socket path as :authority (crictl/kubelet before cri
       for (let i = 0; i < 3; i++) {
         const r = await rawUnary(session, '/runtime.v1.RuntimeService/Version', authority);
         expect(r.status).toBe('0');
-        expect(r.message.toString('latin1')).toContain('berthd');
+        expect(r.message.toString('latin1')).toMatch(/berth[^]*v1/);
       }
     } finally {
       session.close();

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { invalid } from '../../common/errors';
 import { parseDigest, type Digest } from '../digest';
+import type { ImageRunConfig } from '../types';
 
 export interface ImageConfigInfo {
   diffIds: Digest[];
@@ -44,4 +45,16 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
     out.push(prev === undefined ? d : (`sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}` as Digest));
   }
   return out;
+}
+
+/** The `config` part of an image config that running a container takes (absent fields: empty). */
+export function runConfigOf(id: Digest, raw: Record<string, unknown>): ImageRunConfig {
+  const c = typeof raw.config === 'object' && raw.config !== null && !Array.isArray(raw.config) ? (raw.config as Record<string, unknown>) : {};
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const volumes = typeof c.Volumes === 'object' && c.Volumes !== null ? Object.keys(c.Volumes) : [];
+  return {
+    id, user: str(c.User), env: list(c.Env), entrypoint: list(c.Entrypoint), cmd: list(c.Cmd),
+    workingDir: str(c.WorkingDir), stopSignal: str(c.StopSignal), volumes,
+  };
 }

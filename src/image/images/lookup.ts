@@ -3,6 +3,7 @@
  * `sha256:`, at least 3 hex digits), `name:tag` in any form kubelet accepts (`busybox`), or `name@digest` (the
  * digest of the index or of the manifest). And from records to the CRI's Image view.
  */
+import { findByPrefix } from '../../common/ids';
 import type { ImageSummary } from '../types';
 import type { Digest } from '../digest';
 import { parseReference } from '../reference';
@@ -14,8 +15,13 @@ const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{3,64})$/;
 export function findImageId(records: readonly ImageRecord[], reference: string): Digest | undefined {
   const prefix = ID_PREFIX.exec(reference);
   if (prefix) {
-    const ids = new Set(records.filter((r) => r.id.slice('sha256:'.length).startsWith(prefix[1])).map((r) => r.id));
-    if (ids.size === 1) return [...ids][0];
+    let hex: string | undefined;
+    try {
+      hex = findByPrefix(new Set(records.map((r) => r.id.slice('sha256:'.length))), prefix[1], 'image id');
+    } catch {
+      hex = undefined; // ambiguous: no image
+    }
+    if (hex !== undefined) return `sha256:${hex}` as Digest;
     if (reference.startsWith('sha256:')) return undefined;
     // A bare hex string could also be a repository name (`abc`): fall through.
   }

@@ -13,9 +13,10 @@
 import * as path from 'node:path';
 import { BerthError, invalid } from '../../common/errors';
 import { silentLogger, type Logger } from '../../common/log';
-import type { FilesystemUsage, ImageStatus, ImageStoreApi, ImageStoreOptions, ImageSummary, PullRequest, RootfsMount } from '../types';
+import type { FilesystemUsage, ImageRunConfig, ImageStatus, ImageStoreApi, ImageStoreOptions, ImageSummary, PullRequest, RootfsMount } from '../types';
 import { ContentStore } from '../content/store';
 import { findImageId, summarize } from '../images/lookup';
+import { parseImageConfig, runConfigOf } from '../images/config';
 import { RecordStore, type ImageRecord } from '../images/records';
 import { parseReference } from '../reference';
 import { RegistryClient } from '../registry/client';
@@ -142,6 +143,12 @@ export class ImageStore implements ImageStoreApi {
       info.info = JSON.stringify({ id, manifest: rec.manifest, layers: rec.layers, diffIds: rec.diffIds, chainId: rec.chainId, imageSpec: config });
     }
     return { image, info };
+  }
+
+  runConfig(reference: string): ImageRunConfig | undefined {
+    const id = findImageId(this.records.all(), reference);
+    if (!id) return undefined;
+    return runConfigOf(id, parseImageConfig(this.content.readBuffer(id), `image config ${id}`).raw);
   }
 
   async remove(reference: string): Promise<void> {

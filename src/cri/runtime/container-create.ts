@@ -1,0 +1,133 @@
+/**
+ * CreateContainer: the image's rootfs layer is prepared and overlay-mounted in a bundle, the OCI spec is
+ * built from the CRI config and the image config (src/cri/container), and the shim creates the task with the
+ * sandbox's runtime handler. Recorded as `creating` first, so a crash half-way is undone at the next start;
+ * a failure undoes everything and leaves no record.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError, invalid, notFound, precondition } from '../../common/errors';
+import { newId } from '../../common/ids';
+import { writeFileAtomic } from '../../common/atomic';
+import { stringifyJson } from '../../common/json';
+import { buildContainerSpec } from '../container/spec';
+import { resolveUser } from '../container/user';
+import { mountOverlay, unmount } from '../sandbox/host';
+import { containerName, type ContainerRecord, type SandboxRecord } from '../store';
+import type { ContainerConfig, CreateContainerRequest, CreateContainerResponse } from '../types';
+import type { CgroupDriver, RuntimeContext } from './context';
+import { containerEventStatuses } from './container-status';
+import { sandboxShmDir } from './sandbox-teardown';
+
+export function validateContainerConfig(config: ContainerConfig | null): ContainerConfig {
+  if (!config) throw invalid('config', 'is required');
+  if (!config.metadata) throw invalid('config.metadata', 'is required');
+  if (!config.metadata.name) throw invalid('config.metadata.name', 'is required');
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(config.metadata.name)) throw invalid('config.metadata.name', `"${config.metadata.name}" may hold only letters, digits, "_", "." and "-"`);
+  if (!config.image?.image) throw invalid('config.image.image', 'an image reference is required');
+  if (config.logPath) {
+    if (path.isAbsolute(config.logPath)) throw invalid('config.log_path', `must be relative to the sandbox's log_directory, got "${config.logPath}"`);
+    if (path.normalize(config.logPath).split(path.sep).includes('..')) throw invalid('config.log_path', `"${config.logPath}" leaves the sandbox's log directory`);
+  }
+  for (const [i, m] of (config.mounts ?? []).entries()) {
+    if (!m.hostPath || !path.isAbsolute(m.hostPath)) throw invalid(`config.mounts[${i}].host_path`, `must be an absolute path, got "${m.hostPath}"`);
+  }
+  return config;
+}
+
+/** The cgroup of a container: below the pod's cgroup parent, in the driver's syntax. */
+export function containerCgroupsPath(driver: CgroupDriver, parent: string, id: string): string {
+  if (driver === 'systemd') return `${parent || 'system.slice'}:berth:${id}`;
+  return path.posix.join(parent || '/berth', id);
+}
+
+export async function createContainer(ctx: RuntimeContext, req: CreateContainerRequest): Promise<CreateContainerResponse> {
+  const config = validateContainerConfig(req.config);
+  if (!req.podSandboxId) throw invalid('pod_sandbox_id', 'is required');
+  const sandbox = ctx.sandboxes.find(req.podSandboxId);
+  if (!sandbox) throw notFound(`pod sandbox "${req.podSandboxId}" not found`);
+  if (sandbox.state !== 'ready') throw precondition(`pod sandbox ${sandbox.id} is not ready (state ${sandbox.state})`);
+  const imageRef = config.image!.image;
+  const image = ctx.images.runConfig(imageRef);
+  if (!image) throw notFound(`config.image.image: image "${imageRef}" is not present on this node: pull it first`);
+  const runtime = ctx.handlers.resolve(sandbox.runtimeHandler, 'runtime_handler');
+  const id = newId();
+  const name = containerName(config, sandbox.name);
+  ctx.containers.names.reserve(name, id, 'container');
+  const bundle = path.join(ctx.stateDir, 'containers', id);
+  const logPath = config.logPath && sandbox.config.logDirectory ? path.join(sandbox.config.logDirectory, config.logPath) : '';
+  const rec: ContainerRecord = {
+    id, sandboxId: sandbox.id, name, config, imageId: image.id, imageRef, imageName: imageRef, state: 'creating',
+    createdAt: '0', startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', pid: 0, logPath, bundle, runtime,
+    user: { uid: 0, gid: 0, supplementalGroups: [] }, resources: config.linux?.resources ?? null, stopSignal: image.stopSignal,
+  };
+  return ctx.locks.run(id, async () => {
+    let shimCreated = false;
+    try {
+      ctx.containers.put(rec);
+      const rootfs = path.join(bundle, 'rootfs');
+      fs.mkdirSync(rootfs, { recursive: true, mode: 0o711 });
+      await mountOverlay(rootfs, await ctx.images.prepareRootfs(image.id, id));
+      const user = resolveUser(rootfs, image, config.linux?.securityContext ?? null);
+      rec.user = { uid: user.uid, gid: user.gid, supplementalGroups: user.additionalGids };
+      const { spec, warnings } = buildContainerSpec({
+        id, sandboxId: sandbox.id, config: withResolvedHostPaths(config), sandboxConfig: req.sandboxConfig ?? sandbox.config, image, rootfs, user,
+        namespaces: sandbox.namespaces, hostNetwork: sandbox.hostNetwork, hostIpc: sandbox.hostIpc, hostPid: sandbox.hostPid,
+        sandboxFiles: sandboxFiles(sandbox),
+        cgroupsPath: containerCgroupsPath(ctx.cgroupDriver, sandbox.cgroupParent, id),
+        minOomScoreAdj: ctx.minOomScoreAdj,
+      });
+      for (const w of warnings) ctx.log.warn(w, { containerId: id });
+      writeFileAtomic(path.join(bundle, 'config.json'), stringifyJson(spec), 0o600, { durable: false });
+      const shim = await ctx.shim();
+      shimCreated = true;
+      const { pid } = await shim.create({ id, bundle, runtime, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, logPath });
+      rec.pid = pid;
+      rec.state = 'created';
+      rec.createdAt = String(BigInt(Date.now()) * 1_000_000n);
+      ctx.containers.put(rec);
+      ctx.log.info('container created', { containerId: id, name, sandboxId: sandbox.id, image: image.id });
+      ctx.events.publish(id, 'CONTAINER_CREATED_EVENT', () => containerEventStatuses(ctx, rec));
+      return { containerId: id };
+    } catch (err) {
+      if (shimCreated) await (await ctx.shim()).delete({ id, force: true }).catch(() => undefined);
+      await undoBundle(ctx, rec).catch((e: unknown) => ctx.log.warn('undoing a failed create', { containerId: id, error: String(e) }));
+      ctx.containers.delete(rec);
+      if (err instanceof BerthError) throw err;
+      throw new BerthError('Internal', `CreateContainer ${name}: ${(err as Error).message}`, { cause: err });
+    }
+  });
+}
+
+/** Unmounts and removes a container's bundle and writable layer (idempotent). */
+export async function undoBundle(ctx: RuntimeContext, rec: ContainerRecord): Promise<void> {
+  await unmount(path.join(rec.bundle, 'rootfs'));
+  await ctx.images.removeRootfs(rec.id);
+  fs.rmSync(rec.bundle, { recursive: true, force: true });
+}
+
+function sandboxFiles(s: SandboxRecord): { hostname?: string; hosts?: string; resolvConf?: string; shm?: string } {
+  return {
+    hostname: path.join(s.dir, 'hostname'),
+    hosts: path.join(s.dir, 'hosts'),
+    resolvConf: path.join(s.dir, 'resolv.conf'),
+    shm: s.hostIpc ? '/dev/shm' : sandboxShmDir(s),
+  };
+}
+
+/**
+ * Host paths as the kernel will see them: symlinks resolved (a bind mount of a symlink would mount its
+ * target anyway, and the spec must name what is mounted); a missing one is created as a directory, as
+ * containerd does.
+ */
+function withResolvedHostPaths(config: ContainerConfig): ContainerConfig {
+  const mounts = (config.mounts ?? []).map((m, i) => {
+    try {
+      if (!fs.existsSync(m.hostPath)) fs.mkdirSync(m.hostPath, { recursive: true, mode: 0o755 });
+      return { ...m, hostPath: fs.realpathSync(m.hostPath) };
+    } catch (err) {
+      throw invalid(`config.mounts[${i}].host_path`, `${m.hostPath}: ${(err as Error).message}`);
+    }
+  });
+  return { ...config, mounts };
+}

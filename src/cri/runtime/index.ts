@@ -1,0 +1,102 @@
+/**
+ * The RuntimeService as the CRI server mounts it: builds the context (stores under <root>/cri, per-boot
+ * state under <state>/cri, the shim on first use, CNI), recovers what a previous berthd left, follows the
+ * shim's exit events, and hands out the handler table.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { KeyedLock } from '../../common/keyed-lock';
+import type { Logger } from '../../common/log';
+import type { ImageStoreApi } from '../../image/api';
+import { ShimClient } from '../../shim';
+import { PodNetwork, cniCacheDir } from '../sandbox/network';
+import { ContainerStore, SandboxStore } from '../store';
+import type { CgroupDriver, RuntimeContext } from './context';
+import { ContainerEvents } from './events';
+import { followShimEvents } from './exits';
+import { runtimeHandlers } from './handlers';
+import { recover } from './recover';
+import { runtimeService } from './service';
+
+export { KUBELET_API_VERSION, RUNTIME_API_VERSION, RUNTIME_NAME } from './status';
+export type { CgroupDriver } from './context';
+
+export interface RuntimeOptions {
+  root: string;
+  state: string;
+  log: Logger;
+  images: ImageStoreApi;
+  version: string;
+  cni: { confDir: string; binDirs: string[] };
+  runtimes: Record<string, { path: string }>;
+  cgroupDriver: CgroupDriver;
+  /** The berth-shim executable (default: found beside berthd). */
+  shimBinary?: string;
+}
+
+export class Runtime {
+  readonly context: RuntimeContext;
+  private shimClient: Promise<ShimClient> | undefined;
+  private stopEvents: (() => void) | undefined;
+
+  constructor(private readonly options: RuntimeOptions) {
+    const criRoot = path.join(options.root, 'cri');
+    const stateDir = path.join(options.state, 'cri');
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o711 });
+    const log = options.log.child({ component: 'runtime' });
+    this.context = {
+      log,
+      images: options.images,
+      shim: () => this.shim(),
+      sandboxes: new SandboxStore(criRoot, log),
+      containers: new ContainerStore(criRoot, log),
+      network: new PodNetwork({ ...options.cni, cacheDir: cniCacheDir(options.root), log }),
+      handlers: runtimeHandlers(options.runtimes),
+      locks: new KeyedLock(),
+      stateDir,
+      cgroupDriver: options.cgroupDriver,
+      minOomScoreAdj: ownOomScoreAdj(),
+      podCidr: '',
+      version: options.version,
+      events: new ContainerEvents(),
+    };
+  }
+
+  service(): grpc.UntypedServiceImplementation {
+    return runtimeService(this.context);
+  }
+
+  recover(): Promise<void> {
+    return recover(this.context);
+  }
+
+  /** The node's shim, connected (and started) once; its exits are followed from then on. */
+  private shim(): Promise<ShimClient> {
+    this.shimClient ??= ShimClient.connect({ stateDir: path.join(this.options.state, 'shim'), shimBinary: this.options.shimBinary }).then((client) => {
+      this.stopEvents = followShimEvents(this.context, (fn, replay) => client.events(fn, replay));
+      return client;
+    }, (err: unknown) => {
+      this.shimClient = undefined;
+      throw err;
+    });
+    return this.shimClient;
+  }
+
+  close(): void {
+    this.stopEvents?.();
+    void this.shimClient?.then((c) => c.close(), () => undefined);
+  }
+}
+
+/** Without CAP_SYS_RESOURCE a process may not go below its own oom_score_adj, nor may its children. */
+function ownOomScoreAdj(): number {
+  const CAP_SYS_RESOURCE = 24n;
+  try {
+    const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (capEff && (BigInt(`0x${capEff[1]}`) >> CAP_SYS_RESOURCE) & 1n) return -1000;
+    return Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}

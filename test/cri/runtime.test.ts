@@ -1,0 +1,274 @@
+/**
+ * The CRI RuntimeService end to end on a real berthd (build/bin/berthd) with its real berth-shim, CNI through
+ * berth-bridge/berth-host-local in-process, and an image pulled from Debian's docker-registry: pods and
+ * containers through their whole life, what the container sees from inside, exits and logs, bad input with
+ * nothing left behind, and a kill -9 of berthd in the middle of things.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempDir, type RegistryProcess } from '../image/helpers';
+import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
+import { cgroupDirsMatching } from '../helpers/oci';
+import { criClient, killShim, requireBuilt, startBerthd, stopBerthds, type Berthd, type CriClient } from './helpers';
+
+jest.setTimeout(180000);
+
+const BRIDGE = `brt${PID}`;
+/** The pods' cgroup parents (the kubelet's job in a cluster): removed, deepest first, at the end. */
+const CGROUP_ROOT = `berth-rt-${PID}`;
+const SUBNET = `10.${OCT}.77`;
+let registry: RegistryProcess;
+let berthd: Berthd;
+let cri: CriClient;
+let image: string;
+let dir: string;
+let logDir: string;
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- CRI replies as decoded JSON
+
+function berthdConfig(netDir: string, binDir: string): Record<string, unknown> {
+  return { cni: { confDir: netDir, binDirs: [binDir] } };
+}
+
+beforeAll(async () => {
+  requireTools('docker-registry', 'tar', 'nsenter');
+  requireBuilt();
+  requireNet();
+  registry = await startRegistry({ storage: tempDir('berth-rt-registry-') });
+  await pushImage(registry.host, 'pod', 'v1', [
+    { 'bin/busybox': { copyFrom: '/bin/busybox' } },
+    {
+      'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1001:Alice:/home/alice:/bin/sh\n',
+      'etc/group': 'root:x:0:\nalice:x:1001:\nwheel:x:10:alice\n',
+    },
+  ]);
+  image = `${registry.host}/pod:v1`;
+  dir = tempDir('berth-rt-');
+  logDir = path.join(dir, 'logs');
+  const netDir = path.join(dir, 'net.d');
+  fs.mkdirSync(netDir);
+  trackLink(BRIDGE);
+  fs.writeFileSync(path.join(netDir, '10-test.conflist'), JSON.stringify({
+    cniVersion: '1.0.0', name: `rt${PID}`,
+    plugins: [{ type: 'berth-bridge', bridge: BRIDGE, isGateway: true, ipMasq: false, ipam: { type: 'berth-host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: `${SUBNET}.0/24` }]] } }],
+  }));
+  berthd = await startBerthd({ config: berthdConfig(netDir, path.join(dir, 'no-bin')) });
+  cri = criClient(berthd.endpoint);
+  await cri.image('PullImage', { image: { image } });
+});
+
+afterAll(async () => {
+  try {
+    if (cri) {
+      const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
+      for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
+      cri.close();
+    }
+    await stopBerthds();
+    if (berthd) killShim(berthd.state);
+    await stopAll();
+    await cleanupNet();
+    for (const d of cgroupDirsMatching(CGROUP_ROOT).concat(cgroupDirsMatching('pod')).filter((d) => d.includes(CGROUP_ROOT)).sort((a, b) => b.length - a.length)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        // not empty: the leak check names it
+      }
+    }
+  } finally {
+    cleanupTempDirs();
+  }
+});
+
+/** Every test removes its pods afterwards, also when it failed, so that one failure does not cascade. */
+afterEach(async () => {
+  const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
+  for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
+});
+
+let seq = 0;
+function podConfig(over: Obj = {}): Obj {
+  seq++;
+  return {
+    metadata: { name: `pod${seq}`, namespace: 'default', uid: `uid-${PID}-${seq}`, attempt: 0 },
+    hostname: `host${seq}`,
+    logDirectory: path.join(logDir, `pod${seq}`),
+    dnsConfig: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] },
+    linux: { cgroupParent: `/${CGROUP_ROOT}/pod${seq}`, securityContext: { namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    ...over,
+  };
+}
+
+function containerConfig(name: string, args: string[], over: Obj = {}): Obj {
+  return { metadata: { name, attempt: 0 }, image: { image }, command: ['/bin/busybox'], args, logPath: `${name}.log`, ...over };
+}
+
+async function runPod(config = podConfig(), runtimeHandler = ''): Promise<{ id: string; config: Obj }> {
+  const r = await cri.runtime<Obj>('RunPodSandbox', { config, runtimeHandler });
+  return { id: r.podSandboxId, config };
+}
+
+async function startContainer(pod: { id: string; config: Obj }, config: Obj): Promise<string> {
+  const c = await cri.runtime<Obj>('CreateContainer', { podSandboxId: pod.id, config, sandboxConfig: pod.config });
+  await cri.runtime('StartContainer', { containerId: c.containerId });
+  return c.containerId;
+}
+
+async function exec(id: string, cmd: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  const r = await cri.runtime<Obj>('ExecSync', { containerId: id, cmd, timeout: 10 });
+  return { stdout: r.stdout.toString(), stderr: r.stderr.toString(), exitCode: r.exitCode };
+}
+
+async function waitExited(id: string): Promise<Obj> {
+  for (let i = 0; i < 200; i++) {
+    const s = (await cri.runtime<Obj>('ContainerStatus', { containerId: id })).status;
+    if (s.state === 'CONTAINER_EXITED') return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`container ${id} did not exit`);
+}
+
+/** Mounts below berthd's state dir (pinned namespaces, rootfs overlays, /dev/shm). */
+function mountsBelowState(): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(berthd.state + '/'));
+}
+
+test('Status: runtime and network ready, the handlers listed; RuntimeConfig reports the cgroup driver', async () => {
+  const st = await cri.runtime<Obj>('Status', { verbose: true });
+  const cond = Object.fromEntries(st.status.conditions.map((c: Obj) => [c.type, c]));
+  expect(cond.RuntimeReady.status).toBe(true);
+  expect(cond.NetworkReady).toMatchObject({ status: true, reason: '' });
+  expect(st.runtimeHandlers.map((h: Obj) => h.name)).toContain('berth');
+  expect(JSON.parse(st.info.config).noPause).toBe(true);
+  expect((await cri.runtime<Obj>('RuntimeConfig', {})).linux.cgroupDriver).toBe('CGROUPFS');
+  await cri.runtime('UpdateRuntimeConfig', { runtimeConfig: { networkConfig: { podCidr: `${SUBNET}.0/24` } } });
+});
+
+test('a pod runs a container: own network/uts/ipc namespaces, hostname, DNS, IP, user; exec, stats, logs; then stop and remove leave nothing', async () => {
+  const pod = await runPod();
+  const st = (await cri.runtime<Obj>('PodSandboxStatus', { podSandboxId: pod.id, verbose: true })).status;
+  expect(st.state).toBe('SANDBOX_READY');
+  expect(st.network.ip).toMatch(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.\\d+$`));
+  expect(st.metadata.name).toBe(pod.config.metadata.name);
+
+  const id = await startContainer(pod, containerConfig('app', ['sh', '-c', 'echo hello-out; echo hello-err >&2; exec busybox sleep 3600'], {
+    envs: [{ key: 'GREETING', value: 'hi' }],
+    linux: { securityContext: { runAsUser: { value: '1000' } } },
+  }));
+  const cs = (await cri.runtime<Obj>('ContainerStatus', { containerId: id })).status;
+  expect(cs.state).toBe('CONTAINER_RUNNING');
+  expect(cs.startedAt).not.toBe('0');
+  expect(cs.logPath).toBe(path.join(pod.config.logDirectory, 'app.log'));
+  expect(cs.user.linux).toMatchObject({ uid: '1000', gid: '1001' });
+
+  expect((await exec(id, ['/bin/busybox', 'hostname'])).stdout.trim()).toBe(pod.config.hostname);
+  expect((await exec(id, ['/bin/busybox', 'id', '-u'])).stdout.trim()).toBe('1000');
+  expect((await exec(id, ['/bin/busybox', 'sh', '-c', 'echo $GREETING'])).stdout.trim()).toBe('hi');
+  const resolv = (await exec(id, ['/bin/busybox', 'cat', '/etc/resolv.conf'])).stdout;
+  expect(resolv).toContain('nameserver 10.96.0.10');
+  expect(resolv).toContain('search default.svc.cluster.local');
+  expect((await exec(id, ['/bin/busybox', 'ip', '-4', 'addr', 'show', 'eth0'])).stdout).toContain(`inet ${st.network.ip}/24`);
+  expect((await exec(id, ['/bin/busybox', 'ip', 'link', 'show', 'lo'])).stdout).toMatch(/state UNKNOWN|,UP/);
+  expect((await exec(id, ['/bin/busybox', 'sh', '-c', 'exit 7'])).exitCode).toBe(7);
+  // The pod's network namespace is not the host's.
+  const hostNet = fs.readlinkSync('/proc/self/ns/net');
+  expect((await exec(id, ['/bin/busybox', 'readlink', '/proc/self/ns/net'])).stdout.trim()).not.toBe(hostNet);
+
+  const stats = (await cri.runtime<Obj>('ContainerStats', { containerId: id })).stats;
+  expect(Number(stats.memory.workingSetBytes.value)).toBeGreaterThan(0);
+  expect((await cri.runtime<Obj>('ListContainerStats', { filter: { podSandboxId: pod.id } })).stats).toHaveLength(1);
+
+  // CRI log format: "<RFC3339Nano> stdout|stderr F <line>".
+  const log = fs.readFileSync(cs.logPath, 'utf8');
+  expect(log).toMatch(/^\S+ stdout F hello-out$/m);
+  expect(log).toMatch(/^\S+ stderr F hello-err$/m);
+
+  expect((await cri.runtime<Obj>('ListContainers', { filter: { podSandboxId: pod.id } })).containers.map((c: Obj) => c.id)).toEqual([id]);
+  expect((await cri.runtime<Obj>('ListContainers', { filter: { state: { state: 'CONTAINER_EXITED' } } })).containers.map((c: Obj) => c.id)).not.toContain(id);
+
+  // sleep is the container's pid 1, which ignores SIGTERM: SIGKILL follows after the timeout.
+  await cri.runtime('StopContainer', { containerId: id, timeout: 1 });
+  const stopped = (await cri.runtime<Obj>('ContainerStatus', { containerId: id })).status;
+  expect(stopped.state).toBe('CONTAINER_EXITED');
+  expect(stopped.exitCode).toBe(137);
+  await cri.runtime('RemoveContainer', { containerId: id });
+  await cri.runtime('StopPodSandbox', { podSandboxId: pod.id });
+  expect((await cri.runtime<Obj>('PodSandboxStatus', { podSandboxId: pod.id })).status.state).toBe('SANDBOX_NOTREADY');
+  await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+  expect((await cri.runtime<Obj>('ListPodSandbox', {})).items.map((p: Obj) => p.id)).not.toContain(pod.id);
+  expect(mountsBelowState()).toEqual([]);
+  expect(fs.readdirSync(`/sys/class/net/${BRIDGE}/brif`)).toEqual([]);
+  // Stopping and removing what is gone succeeds (the kubelet relies on it).
+  await cri.runtime('StopPodSandbox', { podSandboxId: pod.id });
+  await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+  await cri.runtime('StopContainer', { containerId: id, timeout: 0 });
+  await cri.runtime('RemoveContainer', { containerId: id });
+});
+
+test('exits: Completed with 0, Error with the code, and the finish time; a user by name from /etc/passwd', async () => {
+  const pod = await runPod();
+  const ok = await startContainer(pod, containerConfig('ok', ['true']));
+  const bad = await startContainer(pod, containerConfig('bad', ['sh', '-c', 'exit 3'], { linux: { securityContext: { runAsUsername: 'alice' } } }));
+  const okSt = await waitExited(ok);
+  expect(okSt).toMatchObject({ exitCode: 0, reason: 'Completed' });
+  expect(BigInt(okSt.finishedAt)).toBeGreaterThanOrEqual(BigInt(okSt.startedAt));
+  const badSt = await waitExited(bad);
+  expect(badSt).toMatchObject({ exitCode: 3, reason: 'Error' });
+  expect(badSt.user.linux).toMatchObject({ uid: '1000', gid: '1001' });
+  expect(badSt.user.linux.supplementalGroups).toContain('10');
+  await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+  expect((await cri.runtime<Obj>('ListContainers', {})).containers.filter((c: Obj) => c.podSandboxId === pod.id)).toEqual([]);
+});
+
+test('bad input: each names the field, and nothing is left behind', async () => {
+  const before = fs.readdirSync(path.join(berthd.root, 'cri', 'sandboxes')).length;
+  const code = async (method: string, req: Obj): Promise<{ code: number; details: string }> => {
+    const e = await cri.runtimeError(method, req);
+    return { code: e.code, details: e.details };
+  };
+  expect(await code('RunPodSandbox', { config: { metadata: { name: 'x', namespace: 'y' } } })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/config\.metadata\.uid/) });
+  expect(await code('RunPodSandbox', { config: {} })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/config\.metadata/) });
+  expect(await code('RunPodSandbox', { config: podConfig(), runtimeHandler: 'nope' })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/runtime_handler.*"nope"/) });
+  const taken = podConfig();
+  const pod = await runPod(taken);
+  expect(await code('RunPodSandbox', { config: taken })).toMatchObject({ code: grpc.status.ALREADY_EXISTS });
+
+  expect(await code('CreateContainer', { podSandboxId: pod.id, config: containerConfig('x', ['true'], { image: { image: `${registry.host}/not-pulled:v9` } }) }))
+    .toMatchObject({ code: grpc.status.NOT_FOUND, details: expect.stringMatching(/config\.image\.image/) });
+  expect(await code('CreateContainer', { podSandboxId: pod.id, config: containerConfig('x', ['true'], { logPath: '../../escape.log' }) }))
+    .toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/config\.log_path/) });
+  expect(await code('CreateContainer', { podSandboxId: pod.id, config: containerConfig('x', ['true'], { mounts: [{ containerPath: '/data', hostPath: 'relative/dir' }] }) }))
+    .toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/config\.mounts\[0\]\.host_path/) });
+  expect(await code('CreateContainer', { podSandboxId: pod.id, config: containerConfig('x', ['true'], { metadata: null }) }))
+    .toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/config\.metadata/) });
+  expect(await code('CreateContainer', { podSandboxId: 'f'.repeat(64), config: containerConfig('x', ['true']) })).toMatchObject({ code: grpc.status.NOT_FOUND });
+  const first = await cri.runtime<Obj>('CreateContainer', { podSandboxId: pod.id, config: containerConfig('same', ['true']) });
+  expect(await code('CreateContainer', { podSandboxId: pod.id, config: containerConfig('same', ['true']) })).toMatchObject({ code: grpc.status.ALREADY_EXISTS });
+  expect(await code('ContainerStatus', { containerId: 'f'.repeat(64) })).toMatchObject({ code: grpc.status.NOT_FOUND });
+
+  // Only the pod and the one good container exist.
+  expect((await cri.runtime<Obj>('ListContainers', {})).containers.map((c: Obj) => c.id)).toEqual([first.containerId]);
+  expect(fs.readdirSync(path.join(berthd.state, 'cri', 'containers'))).toEqual([first.containerId]);
+  await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+  expect(fs.readdirSync(path.join(berthd.root, 'cri', 'sandboxes')).length).toBe(before);
+  expect(fs.readdirSync(path.join(berthd.state, 'cri', 'containers'))).toEqual([]);
+  expect(mountsBelowState()).toEqual([]);
+});
+
+test('kill -9 of berthd: the restarted one lists the pod and its container with their state, exits that happened meanwhile included', async () => {
+  const pod = await runPod();
+  const sleeper = await startContainer(pod, containerConfig('sleeper', ['sleep', '3600']));
+  const quick = await startContainer(pod, containerConfig('quick', ['sh', '-c', 'busybox sleep 1; exit 4']));
+  await berthd.kill9();
+  cri.close();
+  await new Promise((r) => setTimeout(r, 1500)); // `quick` exits while no berthd runs
+  berthd = await startBerthd({ dir: berthd.dir, config: berthdConfig(path.join(dir, 'net.d'), path.join(dir, 'no-bin')) });
+  cri = criClient(berthd.endpoint);
+  expect((await cri.runtime<Obj>('PodSandboxStatus', { podSandboxId: pod.id })).status.state).toBe('SANDBOX_READY');
+  expect((await cri.runtime<Obj>('ContainerStatus', { containerId: sleeper })).status.state).toBe('CONTAINER_RUNNING');
+  expect(await waitExited(quick)).toMatchObject({ exitCode: 4, reason: 'Error' });
+  expect((await exec(sleeper, ['/bin/busybox', 'true'])).exitCode).toBe(0);
+  await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+  expect(mountsBelowState()).toEqual([]);
+});
