@@ -131,7 +131,7 @@ function criDockerd({ criDockerdBin, streamingPort }) {
   };
 }
 
-/** berthd: Berth's CRI server (the pods half of the CRI is issue 07's: until then such a node does not get Ready). */
+/** berthd: Berth's CRI server, its shim started on first use (under the node's /run/berth, so `down` finds it). */
 function berthd({ berthdBin }) {
   return {
     label: 'berthd',
@@ -141,7 +141,7 @@ function berthd({ berthdBin }) {
       const mirror = { mirrors: [`http://${registry}`] };
       write(config, [
         `root: ${h}/var/lib/berth`, `state: ${h}/run/berth`, `listen: ${h}/run/berth/berthd.sock`,
-        'registries:', `  registry.k8s.io: ${JSON.stringify(mirror)}`, `  docker.io: ${JSON.stringify(mirror)}`,
+        'registries:', ...MIRRORED.map((m) => `  ${m}: ${JSON.stringify(mirror)}`),
         `  "${registry}": {insecure: true}`,
         `cni: {confDir: ${h}/etc/cni/net.d, binDirs: [${h}/opt/cni/bin]}`, 'streaming: {address: "127.0.0.1:0"}', '',
       ].join('\n'));

@@ -26,7 +26,6 @@ export function toCriImage(s: ImageSummary): Image {
     username: s.username,
     spec: null,
     pinned: s.pinned,
-    imageSource: '',
   };
 }
 

@@ -153,7 +153,7 @@ test('a pod runs a container: own network/uts/ipc namespaces, hostname, DNS, IP,
   expect(st.metadata.name).toBe(pod.config.metadata.name);
 
   const id = await startContainer(pod, containerConfig('app', ['sh', '-c', 'echo hello-out; echo hello-err >&2; exec busybox sleep 3600'], {
-    envs: [{ key: 'GREETING', value: 'hi' }],
+    envs: [{ key: 'GREETING', value: Buffer.from('hi') }], // bytes on the wire since cri-api 0.36
     linux: { securityContext: { runAsUser: { value: '1000' } } },
   }));
   const cs = (await cri.runtime<Obj>('ContainerStatus', { containerId: id })).status;
@@ -269,6 +269,25 @@ test('kill -9 of berthd: the restarted one lists the pod and its container with 
   expect((await cri.runtime<Obj>('ContainerStatus', { containerId: sleeper })).status.state).toBe('CONTAINER_RUNNING');
   expect(await waitExited(quick)).toMatchObject({ exitCode: 4, reason: 'Error' });
   expect((await exec(sleeper, ['/bin/busybox', 'true'])).exitCode).toBe(0);
+  await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+  expect(mountsBelowState()).toEqual([]);
+});
+
+test('an image volume: the image read-only at the container path, its id in the status; privileged gets what the node can grant', async () => {
+  const pod = await runPod(podConfig({ linux: { cgroupParent: `/${CGROUP_ROOT}/pod-img`, securityContext: { privileged: true, namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } } }));
+  const imageId = (await cri.image<Obj>('ImageStatus', { image: { image } })).image.id;
+  const id = await startContainer(pod, containerConfig('vol', ['sleep', '3600'], {
+    mounts: [{ containerPath: '/img', readonly: true, image: { image } }],
+    linux: { securityContext: { privileged: true } },
+  }));
+  expect((await exec(id, ['/bin/busybox', 'ls', '/img/bin/busybox'])).exitCode).toBe(0);
+  expect((await exec(id, ['/bin/busybox', 'touch', '/img/x'])).exitCode).not.toBe(0);
+  const st = (await cri.runtime<Obj>('ContainerStatus', { containerId: id })).status;
+  expect(st.mounts[0]).toMatchObject({ containerPath: '/img', image: { image, imageRef: imageId } });
+  // Privileged: the capabilities this process holds, not more (capset would fail).
+  const capEff = (await exec(id, ['/bin/busybox', 'grep', 'CapEff', '/proc/self/status'])).stdout.split(/\s+/)[1];
+  const own = /^CapBnd:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1];
+  expect(BigInt(`0x${capEff}`)).toBe(BigInt(`0x${own}`));
   await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
   expect(mountsBelowState()).toEqual([]);
 });

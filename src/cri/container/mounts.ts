@@ -57,7 +57,8 @@ const idMappings = (m: IDMapping[]): IdMapping[] => m.map((x) => ({ containerID:
 
 function criBind(m: CriMount, i: number): Bind {
   const f = `config.mounts[${i}]`;
-  if (m.image?.image) throw invalid(`${f}.image`, 'image volumes are not supported');
+  // Image volumes reach here resolved by the caller (mounted read-only, hostPath set).
+  if (m.image?.image && !m.hostPath) throw invalid(`${f}.image`, 'an image volume must be mounted before the spec is built');
   const dst = containerPath(m.containerPath, `${f}.container_path`);
   if (!m.hostPath.startsWith('/')) throw invalid(`${f}.host_path`, `must be an absolute path, got "${m.hostPath}"`);
   if (m.recursiveReadOnly) {

@@ -46,8 +46,10 @@ export function processEnv(config: ContainerConfig, image: ImageRunConfig, hostn
   });
   config.envs.forEach((kv, i) => {
     if (kv.key === '' || kv.key.includes('=') || kv.key.includes('\0')) throw invalid(`config.envs[${i}].key`, `"${kv.key}" is not a variable name`);
-    if (kv.value.includes('\0')) throw invalid(`config.envs[${i}].value`, 'contains a NUL byte');
-    set(kv.key, `${kv.key}=${kv.value}`);
+    // KeyValue.value is `bytes` on the wire since cri-api 0.36; environment values are text.
+    const value = Buffer.isBuffer(kv.value) ? kv.value.toString('utf8') : String(kv.value);
+    if (value.includes('\0')) throw invalid(`config.envs[${i}].value`, 'contains a NUL byte');
+    set(kv.key, `${kv.key}=${value}`);
   });
   return env;
 }

@@ -2,6 +2,7 @@
  * The security context's capabilities, masked and read-only paths and AppArmor profile, with containerd's
  * defaults and its privileged rules. Seccomp has its own file (seccomp.ts).
  */
+import * as fs from 'node:fs';
 import { invalid } from '../../common/errors';
 import type { Capabilities } from '../../oci';
 import type { LinuxContainerSecurityContext, SecurityProfile } from '../types';
@@ -18,6 +19,26 @@ export const ALL_CAPS: readonly string[] = [
   'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND',
   'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
+
+let grantable: readonly string[] | undefined;
+
+/**
+ * What "ALL" and privileged can grant: every capability in berthd's own bounding set (containerd takes the
+ * current process's too). A capability the node lacks (CAP_SYS_RESOURCE on some machines) would make capset
+ * fail; the kernel's newer ones this list does not know are left out.
+ */
+export function grantableCaps(): readonly string[] {
+  if (grantable) return grantable;
+  let bits = (1n << BigInt(ALL_CAPS.length)) - 1n;
+  try {
+    const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) bits = BigInt(`0x${m[1]}`);
+  } catch {
+    // not Linux /proc: assume all
+  }
+  grantable = ALL_CAPS.filter((_, i) => (bits >> BigInt(i)) & 1n);
+  return grantable;
+}
 
 /** containerd's (and docker's) default set for unprivileged containers. */
 export const DEFAULT_CAPS: readonly string[] = [
@@ -50,12 +71,12 @@ export function capabilitiesFor(sc: LinuxContainerSecurityContext | null, privil
   const drop = sc?.capabilities?.dropCapabilities ?? [];
   const isAll = (c: string) => c.toUpperCase() === 'ALL';
   const set = new Set(DEFAULT_CAPS);
-  if (add.some(isAll)) ALL_CAPS.forEach((c) => set.add(c));
+  if (add.some(isAll)) grantableCaps().forEach((c) => set.add(c));
   if (drop.some(isAll)) set.clear();
   add.forEach((c, i) => isAll(c) || set.add(capName(c, `${f}.add_capabilities[${i}]`)));
   drop.forEach((c, i) => isAll(c) || set.delete(capName(c, `${f}.drop_capabilities[${i}]`)));
   // Privileged containers keep every capability whatever the drops say (containerd applies WithPrivileged last).
-  if (privileged) ALL_CAPS.forEach((c) => set.add(c));
+  if (privileged) grantableCaps().forEach((c) => set.add(c));
   const ambient = (sc?.capabilities?.addAmbientCapabilities ?? []).map((c, i) => capName(c, `${f}.add_ambient_capabilities[${i}]`));
   ambient.forEach((c) => set.add(c));
   // Kernel order: stable output, whatever order the request named them in.

@@ -133,7 +133,8 @@ export function resolveUser(rootfs: string, image: ImageRunConfig, sc: LinuxCont
   return {
     uid,
     gid,
-    additionalGids: [...extra].sort((a, b) => a - b),
+    // The primary group leads the list, as containerd reports it (ContainerStatus.user) and sets it.
+    additionalGids: [gid, ...[...extra].filter((g) => g !== gid).sort((a, b) => a - b)],
     ...(entry?.home ? { home: entry.home } : {}),
     ...(username !== undefined ? { username } : {}),
   };

@@ -11,6 +11,7 @@ import { newId } from '../../common/ids';
 import { writeFileAtomic } from '../../common/atomic';
 import { stringifyJson } from '../../common/json';
 import { buildContainerSpec } from '../container/spec';
+import { resolveInRoot } from '../container/in-root';
 import { resolveUser } from '../container/user';
 import { mountOverlay, unmount } from '../sandbox/host';
 import { containerName, type ContainerRecord, type SandboxRecord } from '../store';
@@ -30,6 +31,7 @@ export function validateContainerConfig(config: ContainerConfig | null): Contain
     if (path.normalize(config.logPath).split(path.sep).includes('..')) throw invalid('config.log_path', `"${config.logPath}" leaves the sandbox's log directory`);
   }
   for (const [i, m] of (config.mounts ?? []).entries()) {
+    if (m.image?.image) continue; // an image volume has no host path of its own
     if (!m.hostPath || !path.isAbsolute(m.hostPath)) throw invalid(`config.mounts[${i}].host_path`, `must be an absolute path, got "${m.hostPath}"`);
   }
   return config;
@@ -59,7 +61,7 @@ export async function createContainer(ctx: RuntimeContext, req: CreateContainerR
   const rec: ContainerRecord = {
     id, sandboxId: sandbox.id, name, config, imageId: image.id, imageRef, imageName: imageRef, state: 'creating',
     createdAt: '0', startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', pid: 0, logPath, bundle, runtime,
-    user: { uid: 0, gid: 0, supplementalGroups: [] }, resources: config.linux?.resources ?? null, stopSignal: image.stopSignal,
+    user: { uid: 0, gid: 0, supplementalGroups: [] }, resources: config.linux?.resources ?? null, stopSignal: image.stopSignal, volumes: [],
   };
   return ctx.locks.run(id, async () => {
     let shimCreated = false;
@@ -68,10 +70,11 @@ export async function createContainer(ctx: RuntimeContext, req: CreateContainerR
       const rootfs = path.join(bundle, 'rootfs');
       fs.mkdirSync(rootfs, { recursive: true, mode: 0o711 });
       await mountOverlay(rootfs, await ctx.images.prepareRootfs(image.id, id));
+      const mounts = await mountImageVolumes(ctx, rec);
       const user = resolveUser(rootfs, image, config.linux?.securityContext ?? null);
       rec.user = { uid: user.uid, gid: user.gid, supplementalGroups: user.additionalGids };
       const { spec, warnings } = buildContainerSpec({
-        id, sandboxId: sandbox.id, config: withResolvedHostPaths(config), sandboxConfig: req.sandboxConfig ?? sandbox.config, image, rootfs, user,
+        id, sandboxId: sandbox.id, config: withResolvedHostPaths({ ...config, mounts }), sandboxConfig: req.sandboxConfig ?? sandbox.config, image, rootfs, user,
         namespaces: sandbox.namespaces, hostNetwork: sandbox.hostNetwork, hostIpc: sandbox.hostIpc, hostPid: sandbox.hostPid,
         sandboxFiles: sandboxFiles(sandbox),
         cgroupsPath: containerCgroupsPath(ctx.cgroupDriver, sandbox.cgroupParent, id),
@@ -101,9 +104,51 @@ export async function createContainer(ctx: RuntimeContext, req: CreateContainerR
 
 /** Unmounts and removes a container's bundle and writable layer (idempotent). */
 export async function undoBundle(ctx: RuntimeContext, rec: ContainerRecord): Promise<void> {
-  await unmount(path.join(rec.bundle, 'rootfs'));
+  await unmount(path.join(rec.bundle, 'rootfs'), ...(rec.volumes ?? []).map((_, i) => volumeDir(rec, i)));
+  for (const key of rec.volumes ?? []) await ctx.images.removeRootfs(key);
   await ctx.images.removeRootfs(rec.id);
   fs.rmSync(rec.bundle, { recursive: true, force: true });
+}
+
+const volumeDir = (rec: ContainerRecord, i: number): string => path.join(rec.bundle, 'volumes', String(i));
+
+/**
+ * Image volumes (a CRI mount naming an image): each image is mounted read-only under the bundle (an overlay of
+ * its layers alone) and bind-mounted from there, its `image_sub_path` resolved inside it. The record's config
+ * keeps the mount as asked, with `image_ref` set to the image id, which ContainerStatus reports.
+ */
+async function mountImageVolumes(ctx: RuntimeContext, rec: ContainerRecord): Promise<ContainerConfig['mounts']> {
+  const out: ContainerConfig['mounts'] = [];
+  for (const [i, m] of rec.config.mounts.entries()) {
+    if (!m.image?.image) {
+      out.push(m);
+      continue;
+    }
+    const f = `config.mounts[${i}]`;
+    if (!m.readonly) throw invalid(`${f}.readonly`, 'an image volume must be read-only');
+    const image = ctx.images.runConfig(m.image.image);
+    if (!image) throw notFound(`${f}.image.image: image "${m.image.image}" is not present on this node: pull it first`);
+    const key = `${rec.id}-v${i}`;
+    const layers = await ctx.images.prepareRootfs(image.id, key);
+    rec.volumes.push(key);
+    ctx.containers.put(rec);
+    const dir = volumeDir(rec, rec.volumes.length - 1);
+    // overlayfs wants two lower layers when there is no upper one: an empty one at the bottom changes nothing.
+    const empty = path.join(rec.bundle, 'volumes', 'empty');
+    fs.mkdirSync(empty, { recursive: true, mode: 0o755 });
+    await mountOverlay(dir, { lowerdirs: [...layers.lowerdirs, empty], readonly: true });
+    let hostPath = dir;
+    if (m.imageSubPath) {
+      if (path.isAbsolute(m.imageSubPath) || path.normalize(m.imageSubPath).split(path.sep).includes('..')) {
+        throw invalid(`${f}.image_sub_path`, `"${m.imageSubPath}" must be a relative path inside the image`);
+      }
+      hostPath = resolveInRoot(dir, m.imageSubPath);
+      if (!fs.existsSync(hostPath)) throw invalid(`${f}.image_sub_path`, `"${m.imageSubPath}" does not exist in image ${image.id}`);
+    }
+    m.image = { ...m.image, imageRef: image.id };
+    out.push({ ...m, hostPath, image: null });
+  }
+  return out;
 }
 
 function sandboxFiles(s: SandboxRecord): { hostname?: string; hosts?: string; resolvConf?: string; shm?: string } {

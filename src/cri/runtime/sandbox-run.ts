@@ -73,7 +73,8 @@ export async function runPodSandbox(ctx: RuntimeContext, req: RunPodSandboxReque
 async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
   const { config } = rec;
   fs.mkdirSync(rec.dir, { recursive: true, mode: 0o711 });
-  const hostname = rec.hostNetwork ? os.hostname() : config.hostname || config.metadata!.name;
+  // As containerd: no hostname asked for (the kubelet always sends one) → the node's.
+  const hostname = rec.hostNetwork || !config.hostname ? os.hostname() : config.hostname;
   const userns = config.linux?.securityContext?.namespaceOptions?.usernsOptions;
   const pinned = await pinNamespaces(sandboxNsDir(rec), {
     net: !rec.hostNetwork,

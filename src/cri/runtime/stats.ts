@@ -17,17 +17,17 @@ async function statsOf(ctx: RuntimeContext, c: ContainerRecord): Promise<Contain
   const ts = String(BigInt(Date.now()) * 1_000_000n);
   const base: ContainerStats = {
     attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels ?? {}, annotations: c.config.annotations ?? {} },
-    cpu: null, memory: null, swap: null,
+    cpu: null, memory: null, swap: null, io: null,
     writableLayer: { timestamp: ts, fsId: { mountpoint: c.bundle }, usedBytes: null, inodesUsed: null },
   };
   if (c.state !== 'running') return base;
   try {
     const s = await (await ctx.shim()).stats({ id: c.id });
     const at = String(BigInt(Math.round(s.timestamp)) * 1_000_000n);
-    base.cpu = { timestamp: at, usageCoreNanoSeconds: u64(s.cpuUsageNs), usageNanoCores: null };
+    base.cpu = { timestamp: at, usageCoreNanoSeconds: u64(s.cpuUsageNs), usageNanoCores: null, psi: null };
     base.memory = {
       timestamp: at, workingSetBytes: u64(s.memoryWorkingSet), usageBytes: u64(s.memoryUsage), rssBytes: null,
-      availableBytes: s.memoryLimit > 0 && s.memoryLimit < 2 ** 62 ? u64(s.memoryLimit - s.memoryWorkingSet) : null, pageFaults: null, majorPageFaults: null,
+      availableBytes: s.memoryLimit > 0 && s.memoryLimit < 2 ** 62 ? u64(s.memoryLimit - s.memoryWorkingSet) : null, pageFaults: null, majorPageFaults: null, psi: null,
     };
   } catch (err) {
     ctx.log.debug('no stats for container', { containerId: c.id, error: (err as Error).message });
@@ -58,9 +58,9 @@ async function sandboxStatsOf(ctx: RuntimeContext, s: SandboxRecord): Promise<Po
   return {
     attributes: { id: s.id, metadata: s.config.metadata, labels: s.config.labels ?? {}, annotations: s.config.annotations ?? {} },
     linux: {
-      cpu: { timestamp: ts, usageCoreNanoSeconds: { value: cpu.toString() }, usageNanoCores: null },
-      memory: { timestamp: ts, workingSetBytes: { value: mem.toString() }, usageBytes: null, availableBytes: null, rssBytes: null, pageFaults: null, majorPageFaults: null },
-      network: null, process: { timestamp: ts, processCount: { value: String(containers.length) } }, containers,
+      cpu: { timestamp: ts, usageCoreNanoSeconds: { value: cpu.toString() }, usageNanoCores: null, psi: null },
+      memory: { timestamp: ts, workingSetBytes: { value: mem.toString() }, usageBytes: null, availableBytes: null, rssBytes: null, pageFaults: null, majorPageFaults: null, psi: null },
+      network: null, process: { timestamp: ts, processCount: { value: String(containers.length) } }, containers, io: null,
     },
     windows: null,
   };

@@ -32,7 +32,7 @@ export async function status(ctx: RuntimeContext, req: StatusRequest): Promise<S
     },
     info,
     runtimeHandlers: ctx.handlers.names().map((name) => ({ name, features: { recursiveReadOnlyMounts: true, userNamespaces: name === 'berth' } })),
-    features: { supplementalGroupsPolicy: true },
+    features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false, mountOptions: false },
   };
 }
 

@@ -48,7 +48,7 @@ export function containerState(c: ContainerRecord): ContainerStateName {
 }
 
 function imageSpec(c: ContainerRecord) {
-  return { image: c.imageName, annotations: c.config.image?.annotations ?? {}, userSpecifiedImage: c.imageRef, runtimeHandler: '' };
+  return { image: c.imageName, annotations: c.config.image?.annotations ?? {}, userSpecifiedImage: c.imageRef, runtimeHandler: '', imageRef: c.imageId };
 }
 
 export function toContainer(c: ContainerRecord): Container {
@@ -78,6 +78,6 @@ export function toContainerStatus(c: ContainerRecord, imageRef: string): Contain
     resources: { linux: c.resources, windows: null },
     imageId: c.imageId,
     user: { linux: { uid: String(c.user.uid), gid: String(c.user.gid), supplementalGroups: c.user.supplementalGroups.map(String) } },
-    imageSource: '',
+    stopSignal: 'SIGNAL_RUNTIME_DEFAULT',
   };
 }

@@ -43,6 +43,8 @@ export interface ContainerRecord {
   user: { uid: number; gid: number; supplementalGroups: number[] };
   /** The CRI resources the container runs with (UpdateContainerResources changes them). */
   resources: LinuxContainerResources | null;
+  /** Writable-layer keys of the image volumes (`<id>-v<N>`), each mounted read-only under the bundle. */
+  volumes: string[];
   /** The image's StopSignal ("" = SIGTERM). */
   stopSignal: string;
 }

@@ -5,6 +5,7 @@ import type { CpuUsage as _runtime_v1_CpuUsage, CpuUsage__Output as _runtime_v1_
 import type { MemoryUsage as _runtime_v1_MemoryUsage, MemoryUsage__Output as _runtime_v1_MemoryUsage__Output } from '../../runtime/v1/MemoryUsage';
 import type { FilesystemUsage as _runtime_v1_FilesystemUsage, FilesystemUsage__Output as _runtime_v1_FilesystemUsage__Output } from '../../runtime/v1/FilesystemUsage';
 import type { SwapUsage as _runtime_v1_SwapUsage, SwapUsage__Output as _runtime_v1_SwapUsage__Output } from '../../runtime/v1/SwapUsage';
+import type { IoUsage as _runtime_v1_IoUsage, IoUsage__Output as _runtime_v1_IoUsage__Output } from '../../runtime/v1/IoUsage';
 
 export interface ContainerStats {
   'attributes'?: (_runtime_v1_ContainerAttributes | null);
@@ -12,6 +13,7 @@ export interface ContainerStats {
   'memory'?: (_runtime_v1_MemoryUsage | null);
   'writableLayer'?: (_runtime_v1_FilesystemUsage | null);
   'swap'?: (_runtime_v1_SwapUsage | null);
+  'io'?: (_runtime_v1_IoUsage | null);
 }
 
 export interface ContainerStats__Output {
@@ -20,4 +22,5 @@ export interface ContainerStats__Output {
   'memory': (_runtime_v1_MemoryUsage__Output | null);
   'writableLayer': (_runtime_v1_FilesystemUsage__Output | null);
   'swap': (_runtime_v1_SwapUsage__Output | null);
+  'io': (_runtime_v1_IoUsage__Output | null);
 }

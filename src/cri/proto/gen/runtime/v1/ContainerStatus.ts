@@ -6,6 +6,7 @@ import type { ImageSpec as _runtime_v1_ImageSpec, ImageSpec__Output as _runtime_
 import type { Mount as _runtime_v1_Mount, Mount__Output as _runtime_v1_Mount__Output } from '../../runtime/v1/Mount';
 import type { ContainerResources as _runtime_v1_ContainerResources, ContainerResources__Output as _runtime_v1_ContainerResources__Output } from '../../runtime/v1/ContainerResources';
 import type { ContainerUser as _runtime_v1_ContainerUser, ContainerUser__Output as _runtime_v1_ContainerUser__Output } from '../../runtime/v1/ContainerUser';
+import type { Signal as _runtime_v1_Signal, Signal__Output as _runtime_v1_Signal__Output } from '../../runtime/v1/Signal';
 import type { Long } from '@grpc/proto-loader';
 
 export interface ContainerStatus {
@@ -27,7 +28,7 @@ export interface ContainerStatus {
   'resources'?: (_runtime_v1_ContainerResources | null);
   'imageId'?: (string);
   'user'?: (_runtime_v1_ContainerUser | null);
-  'imageSource'?: (string);
+  'stopSignal'?: (_runtime_v1_Signal);
 }
 
 export interface ContainerStatus__Output {
@@ -49,5 +50,5 @@ export interface ContainerStatus__Output {
   'resources': (_runtime_v1_ContainerResources__Output | null);
   'imageId': (string);
   'user': (_runtime_v1_ContainerUser__Output | null);
-  'imageSource': (string);
+  'stopSignal': (_runtime_v1_Signal__Output);
 }

@@ -13,7 +13,6 @@ export interface Image {
   'username'?: (string);
   'spec'?: (_runtime_v1_ImageSpec | null);
   'pinned'?: (boolean);
-  'imageSource'?: (string);
 }
 
 export interface Image__Output {
@@ -25,5 +24,4 @@ export interface Image__Output {
   'username': (string);
   'spec': (_runtime_v1_ImageSpec__Output | null);
   'pinned': (boolean);
-  'imageSource': (string);
 }

@@ -6,6 +6,7 @@ export interface ImageSpec {
   'annotations'?: ({[key: string]: string});
   'userSpecifiedImage'?: (string);
   'runtimeHandler'?: (string);
+  'imageRef'?: (string);
 }
 
 export interface ImageSpec__Output {
@@ -13,4 +14,5 @@ export interface ImageSpec__Output {
   'annotations': ({[key: string]: string});
   'userSpecifiedImage': (string);
   'runtimeHandler': (string);
+  'imageRef': (string);
 }

@@ -14,6 +14,8 @@ export interface Mount {
   'gidMappings'?: (_runtime_v1_IDMapping)[];
   'recursiveReadOnly'?: (boolean);
   'image'?: (_runtime_v1_ImageSpec | null);
+  'imageSubPath'?: (string);
+  'mountOptions'?: (string)[];
 }
 
 export interface Mount__Output {
@@ -26,4 +28,6 @@ export interface Mount__Output {
   'gidMappings': (_runtime_v1_IDMapping__Output)[];
   'recursiveReadOnly': (boolean);
   'image': (_runtime_v1_ImageSpec__Output | null);
+  'imageSubPath': (string);
+  'mountOptions': (string)[];
 }

@@ -3,8 +3,12 @@
 
 export interface RuntimeFeatures {
   'supplementalGroupsPolicy'?: (boolean);
+  'userNamespacesHostNetwork'?: (boolean);
+  'mountOptions'?: (boolean);
 }
 
 export interface RuntimeFeatures__Output {
   'supplementalGroupsPolicy': (boolean);
+  'userNamespacesHostNetwork': (boolean);
+  'mountOptions': (boolean);
 }
