@@ -81,6 +81,11 @@ export async function createContainer(ctx: RuntimeContext, req: CreateContainerR
         minOomScoreAdj: ctx.minOomScoreAdj,
       });
       for (const w of warnings) ctx.log.warn(w, { containerId: id });
+      // The kubelet sends a (zero) limit per hugepage size; where berthd cannot manage hugetlb (cgroup v1 without
+      // that hierarchy, as on hybrid hosts that moved it to v2), runc would refuse the container for it.
+      if (!hugetlbManageable() && spec.linux?.resources?.hugepageLimits) {
+        delete spec.linux.resources.hugepageLimits;
+      }
       writeFileAtomic(path.join(bundle, 'config.json'), stringifyJson(spec), 0o600, { durable: false });
       const shim = await ctx.shim();
       shimCreated = true;
@@ -108,6 +113,15 @@ export async function undoBundle(ctx: RuntimeContext, rec: ContainerRecord): Pro
   for (const key of rec.volumes ?? []) await ctx.images.removeRootfs(key);
   await ctx.images.removeRootfs(rec.id);
   fs.rmSync(rec.bundle, { recursive: true, force: true });
+}
+
+let hugetlb: boolean | undefined;
+function hugetlbManageable(): boolean {
+  if (hugetlb === undefined) {
+    const v2 = '/sys/fs/cgroup/cgroup.controllers';
+    hugetlb = fs.existsSync(v2) ? fs.readFileSync(v2, 'utf8').split(/\s+/).includes('hugetlb') : fs.existsSync('/sys/fs/cgroup/hugetlb');
+  }
+  return hugetlb;
 }
 
 const volumeDir = (rec: ContainerRecord, i: number): string => path.join(rec.bundle, 'volumes', String(i));

@@ -12,7 +12,11 @@ function imageRefOf(ctx: RuntimeContext, c: ContainerRecord): string {
 }
 
 export function containerStatusOf(ctx: RuntimeContext, c: ContainerRecord): ContainerStatus {
-  return toContainerStatus(c, imageRefOf(ctx, c));
+  const st = toContainerStatus(c, imageRefOf(ctx, c));
+  // As containerd: the image by its first tag when it has one (the kubelet asks by id).
+  const tag = ctx.images.list(c.imageId)[0]?.repoTags[0];
+  if (tag && st.image) st.image = { ...st.image, image: tag };
+  return st;
 }
 
 export function containerStatus(ctx: RuntimeContext, req: ContainerStatusRequest): ContainerStatusResponse {

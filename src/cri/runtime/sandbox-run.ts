@@ -32,10 +32,16 @@ export function validateSandboxConfig(config: PodSandboxConfig | null): PodSandb
     if (p.hostPort < 0 || p.hostPort > 65535) throw invalid(`config.port_mappings[${i}].host_port`, `${p.hostPort} is not a port`);
   }
   const userns = config.linux?.securityContext?.namespaceOptions?.usernsOptions;
-  if (userns && userns.mode === 'POD' && (userns.uids.length === 0 || userns.gids.length === 0)) {
-    throw invalid('config.linux.security_context.namespace_options.userns_options', 'mode POD needs uid and gid mappings');
+  const uf = 'config.linux.security_context.namespace_options.userns_options';
+  if (userns && (userns.mode === 'CONTAINER' || userns.mode === 'TARGET')) throw invalid(`${uf}.mode`, `${userns.mode} is not supported for user namespaces (use POD or NODE)`);
+  if (userns && userns.mode === 'POD') {
+    // As the kubelet makes them: one range each, mapping the container's root (containerd refuses others too).
+    for (const [key, list] of [['uids', userns.uids], ['gids', userns.gids]] as const) {
+      if (list.length !== 1) throw invalid(`${uf}.${key}`, `mode POD needs exactly one mapping, got ${list.length}`);
+      if (list[0].containerId !== 0) throw invalid(`${uf}.${key}[0].container_id`, `the mapping must start at container id 0, got ${list[0].containerId}`);
+      if (list[0].length === 0) throw invalid(`${uf}.${key}[0].length`, 'must be at least 1');
+    }
   }
-  if (userns && userns.mode === 'CONTAINER') throw invalid('config.linux.security_context.namespace_options.userns_options.mode', 'CONTAINER is not supported for user namespaces (use POD or NODE)');
   return config;
 }
 

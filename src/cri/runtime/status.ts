@@ -31,7 +31,8 @@ export async function status(ctx: RuntimeContext, req: StatusRequest): Promise<S
       ],
     },
     info,
-    runtimeHandlers: ctx.handlers.names().map((name) => ({ name, features: { recursiveReadOnlyMounts: true, userNamespaces: name === 'berth' } })),
+    // The default handler is listed under "" too, as containerd does: that is the one clients ask about.
+    runtimeHandlers: ['', ...ctx.handlers.names()].map((name) => ({ name, features: { recursiveReadOnlyMounts: true, userNamespaces: name === '' || name === 'berth' } })),
     features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false, mountOptions: false },
   };
 }
