@@ -19,7 +19,7 @@ describe('config', () => {
   test('every key has a default; the socket follows --state', () => {
     expect(validateConfig(undefined)).toEqual({
       root: '/var/lib/berth', state: '/run/berth', listen: '/run/berth/berthd.sock', logLevel: 'info', maxConcurrentDownloads: 3,
-      registries: {}, cni: { confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'] }, runtimes: {}, streaming: { address: '127.0.0.1:0' },
+      registries: {}, cni: { confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'] }, runtimes: {}, streaming: { address: '127.0.0.1:0' }, cgroupDriver: 'cgroupfs',
     });
     expect(validateConfig({}, { state: '/tmp/s' }).listen).toBe('/tmp/s/berthd.sock');
     expect(validateConfig({ listen: 'unix:///x/y.sock', state: '/s' }, { listen: '/z.sock' }).listen).toBe('/z.sock');
@@ -36,6 +36,8 @@ describe('config', () => {
     expect(fieldOf(() => validateConfig({ streaming: { address: 'localhost:99999' } }))).toBe('streaming.address');
     expect(fieldOf(() => validateConfig({ maxConcurrentDownloads: 2.5 }))).toBe('maxConcurrentDownloads');
     expect(fieldOf(() => validateConfig({ logLevel: 'loud' }))).toBe('logLevel');
+    expect(fieldOf(() => validateConfig({ cgroupDriver: 'cgroupv3' }))).toBe('cgroupDriver');
+    expect(validateConfig({ cgroupDriver: 'systemd' }).cgroupDriver).toBe('systemd');
     expect(fieldOf(() => validateConfig({ root: 'var/lib' }))).toBe('root');
     expect(fieldOf(() => validateConfig({}, { logLevel: 'loud' }))).toBe('--log-level');
     expect(keyPath('a', 'b-c')).toBe('a.b-c');

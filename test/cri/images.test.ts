@@ -79,7 +79,6 @@ test('images -q, --digests, -o json, and a reference filter', async () => {
     username: '',
     spec: null,
     pinned: false,
-    imageSource: '',
   });
 
   const f = await berthctl(berthd.endpoint, 'images', '-q', `${registry.host}/other:v1`);
