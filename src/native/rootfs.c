@@ -211,8 +211,16 @@ void rootfs_enter(const struct plan *p) {
     if (mount(p->rootfs, "/", NULL, MS_MOVE, NULL) != 0) die_errno("root.path: move %s to /", p->rootfs);
     if (chroot(".") != 0) die_errno("root.path: chroot");
   } else {
-    /* pivot_root(".", ".") stacks the old root under the new one; detaching "." then drops it. */
+    /*
+     * pivot_root(".", ".") stacks the old root on the new one; detaching it then drops it. The old root is
+     * reached through a descriptor of it taken before: "." alone would also name the new root, and making
+     * that rslave would cut the container's rshared (bidirectional) mounts off from the host's peer group.
+     */
+    int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (oldroot < 0) die_errno("root.path: open the old root");
     if (syscall(SYS_pivot_root, ".", ".") != 0) die_errno("root.path: pivot_root");
+    if (fchdir(oldroot) != 0) die_errno("root.path: enter the old root");
+    close(oldroot);
     if (mount(NULL, ".", NULL, MS_REC | MS_SLAVE, NULL) != 0) die_errno("root.path: make old root rslave");
     if (umount2(".", MNT_DETACH) != 0) die_errno("root.path: detach old root");
   }
