@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, invalid, notFound, precondition } from '../common/errors';
 import { KeyedLock } from '../common/keyed-lock';
+import { isExecutable } from '../common/files';
 import type { Logger } from '../common/log';
 import type { Process } from '../oci';
 import type { OciDriver, OciStatus, TaskStats } from './driver';
@@ -428,14 +429,6 @@ export class TaskManager {
   }
 }
 
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout;

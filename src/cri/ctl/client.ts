@@ -17,10 +17,27 @@ const KIND_OF_CODE: Record<number, ErrorKind> = {
   9: 'FailedPrecondition', 12: 'Unimplemented', 14: 'Unavailable', 16: 'Unauthenticated',
 };
 
-/** A failed call, carrying its gRPC code; its message reads as crictl's. */
+/**
+ * A failed call, carrying its gRPC code; its message reads as crictl's, with the steps it failed in before it
+ * (`get container status: rpc error: code = NotFound desc = …`).
+ */
 export class RpcError extends BerthError {
-  constructor(readonly code: number, readonly details: string) {
-    super(KIND_OF_CODE[code] ?? 'Internal', `rpc error: code = ${GRPC_CODE_NAMES[code] ?? code} desc = ${details}`);
+  constructor(readonly code: number, readonly details: string, readonly context = '') {
+    super(KIND_OF_CODE[code] ?? 'Internal', `${context ? `${context}: ` : ''}rpc error: code = ${GRPC_CODE_NAMES[code] ?? code} desc = ${details}`);
+  }
+
+  /** The same failure, worded as part of `step`. */
+  within(step: string): RpcError {
+    return new RpcError(this.code, this.details, this.context ? `${step}: ${this.context}` : step);
+  }
+}
+
+/** Awaits `p`; a failed call is reworded as part of `step` (as crictl wraps its errors), anything else passes. */
+export async function during<T>(step: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw err instanceof RpcError ? err.within(step) : err;
   }
 }
 
@@ -39,7 +56,7 @@ export class CriClient {
   private readonly image: grpc.Client;
   private readonly progress: grpc.Client;
 
-  constructor(readonly endpoint: string, private readonly connectTimeoutMs: number, private readonly callTimeoutMs: number) {
+  constructor(readonly endpoint: string, private readonly connectTimeoutMs: number, readonly callTimeoutMs: number) {
     const defs = criServices();
     const address = normalizeEndpoint(endpoint);
     const creds = grpc.credentials.createInsecure();

@@ -34,6 +34,7 @@ function repoTags(image: Image): Array<[string, string]> {
 
 export const imagesCommand: Command = {
   name: 'images',
+  service: 'image',
   aliases: ['image', 'img'],
   usage: 'berthctl images [OPTIONS] [REPOSITORY[:TAG]]',
   summary: 'List images',
@@ -76,6 +77,7 @@ export const imagesCommand: Command = {
 
 export const inspectiCommand: Command = {
   name: 'inspecti',
+  service: 'image',
   usage: 'berthctl inspecti [OPTIONS] IMAGE-ID|REFERENCE [...]',
   summary: 'Return the status of one or more images',
   flags: [outputFlag('json', ['json', 'table']), HELP_FLAG],
@@ -100,6 +102,7 @@ export const inspectiCommand: Command = {
 
 export const rmiCommand: Command = {
   name: 'rmi',
+  service: 'image',
   usage: 'berthctl rmi [OPTIONS] IMAGE-ID|REFERENCE [...]',
   summary: 'Remove one or more images',
   flags: [{ name: 'all', short: 'a', kind: 'bool', help: 'remove all images' }, HELP_FLAG],

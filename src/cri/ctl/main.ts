@@ -3,14 +3,26 @@ import { asBerthError, exitCodeOf, invalid } from '../../common/errors';
 import { flagBool, flagHelp, flagString, parseArgs, type FlagSpec } from '../../common/args';
 import { VERSION } from '../version';
 import { CriClient, DEFAULT_ENDPOINT, RpcError } from './client';
-import type { Command } from './command';
+import { expandShortFlags, type Command } from './command';
+import { createCommand, inspectCommand, psCommand, rmCommand, startCommand, stopCommand } from './containers';
+import { attachCommand, execCommand, portForwardCommand } from './exec';
 import { imagesCommand, inspectiCommand, rmiCommand } from './images';
-import { imagefsinfoCommand, versionCommand } from './info';
+import { imagefsinfoCommand, infoCommand, versionCommand } from './info';
+import { logsCommand } from './logs';
+import { inspectpCommand, podsCommand, rmpCommand, runpCommand, stoppCommand } from './pods';
 import { parseDuration, pullCommand } from './pull';
+import { statsCommand } from './stats';
 
-const COMMANDS: Command[] = [pullCommand, imagesCommand, inspectiCommand, rmiCommand, imagefsinfoCommand, versionCommand];
+const COMMANDS: Command[] = [
+  attachCommand, createCommand, execCommand, imagesCommand, infoCommand, inspectCommand, inspectiCommand, imagefsinfoCommand,
+  inspectpCommand, logsCommand, portForwardCommand, psCommand, pullCommand, runpCommand, rmCommand, rmiCommand, rmpCommand,
+  podsCommand, startCommand, statsCommand, stopCommand, stoppCommand, versionCommand,
+].sort((a, b) => (a.name < b.name ? -1 : 1));
 
-/** What a failure of each command is reported as, as crictl words it. */
+/**
+ * What a failed call of each command is reported as, as crictl words it. Commands that act on several ids
+ * (start, stop, rm, stopp, rmp, exec) name the id in their own wording, and logs says nothing more, as crictl.
+ */
 const FAILING: Record<string, string> = {
   pull: 'pulling image',
   images: 'listing images',
@@ -18,6 +30,14 @@ const FAILING: Record<string, string> = {
   rmi: 'removing images',
   imagefsinfo: 'image filesystem info',
   version: 'getting the runtime version',
+  info: 'getting status of runtime',
+  runp: 'run pod sandbox',
+  create: 'creating container',
+  ps: 'listing containers',
+  pods: 'listing pod sandboxes',
+  inspect: 'get the status of containers',
+  inspectp: 'get the status of pod sandboxes',
+  stats: 'get container stats',
 };
 
 const GLOBAL_FLAGS: FlagSpec[] = [
@@ -56,8 +76,8 @@ function splitGlobal(argv: readonly string[]): { global: string[]; rest: string[
 }
 
 export async function berthctlMain(argv: readonly string[]): Promise<number> {
-  const out = (s: string) => process.stdout.write(s);
-  const err = (s: string) => process.stderr.write(s);
+  const out = (s: string | Uint8Array) => process.stdout.write(s);
+  const err = (s: string | Uint8Array) => process.stderr.write(s);
   let debug = false;
   let command: Command | undefined;
   let client: CriClient | undefined;
@@ -75,7 +95,8 @@ export async function berthctlMain(argv: readonly string[]): Promise<number> {
     }
     command = COMMANDS.find((c) => c.name === rest[0] || c.aliases?.includes(rest[0]));
     if (!command) throw invalid(rest[0], `no such command (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
-    const args = parseArgs(rest.slice(1), command.flags);
+    const words = expandShortFlags(rest.slice(1), command.flags, command.parse?.stopAtFirstPositional);
+    const args = parseArgs(words, command.flags, command.parse);
     if (flagBool(args, 'help')) {
       out(`${command.summary}\n\nusage: ${command.usage}\n\nOPTIONS:\n${flagHelp(command.flags)}\n`);
       return 0;
@@ -83,7 +104,7 @@ export async function berthctlMain(argv: readonly string[]): Promise<number> {
     const runtimeEndpoint = flagString(g, 'runtime-endpoint') ?? process.env.CONTAINER_RUNTIME_ENDPOINT ?? DEFAULT_ENDPOINT;
     const imageEndpoint = flagString(g, 'image-endpoint') ?? process.env.IMAGE_SERVICE_ENDPOINT ?? runtimeEndpoint;
     const connectMs = parseDuration(flagString(g, 'timeout') ?? '2s', '--timeout') || 2000;
-    const endpoint = command.name === 'version' ? runtimeEndpoint : imageEndpoint;
+    const endpoint = command.service === 'runtime' ? runtimeEndpoint : imageEndpoint;
     client = new CriClient(endpoint, connectMs, connectMs * 60);
     await client.connect();
     return await command.run({ client, args, stdout: out, stderr: err, stderrIsTty: process.stderr.isTTY === true });

@@ -81,6 +81,7 @@ class ProgressPrinter {
 
 export const pullCommand: Command = {
   name: 'pull',
+  service: 'image',
   usage: 'berthctl pull [OPTIONS] NAME[:TAG|@DIGEST]',
   summary: 'Pull an image from a registry',
   flags: [

@@ -3,9 +3,9 @@
  * "runc" and "crun" are found on PATH unless the config names them; any other handler must be in the
  * config's `runtimes`. An unknown handler is an error naming it.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalid } from '../../common/errors';
+import { isExecutable } from '../../common/files';
 
 export const DEFAULT_HANDLER = 'berth';
 const WELL_KNOWN = ['runc', 'crun'];
@@ -36,11 +36,3 @@ export function runtimeHandlers(configured: Record<string, { path: string }>, se
   };
 }
 
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}

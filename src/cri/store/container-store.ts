@@ -1,11 +1,8 @@
 /** Containers: their records on disk and the name index, looked up by id or unique id prefix. */
 import * as path from 'node:path';
-import { notFound } from '../../common/errors';
-import { findByPrefix } from '../../common/ids';
 import type { Logger } from '../../common/log';
 import type { ContainerConfig, LinuxContainerResources } from '../types';
-import { NameIndex } from './names';
-import { RecordDir } from './records';
+import { NamedRecords } from './records';
 
 /**
  * creating: CreateContainer has begun and not finished (a restart removes it); created, running, exited as in
@@ -54,40 +51,12 @@ export function containerName(config: ContainerConfig, sandboxName: string): str
   return `${m.name}_${sandboxName}_${m.attempt}`;
 }
 
-export class ContainerStore {
-  readonly records: RecordDir<ContainerRecord>;
-  readonly names = new NameIndex();
-
+export class ContainerStore extends NamedRecords<ContainerRecord> {
   constructor(root: string, log: Logger) {
-    this.records = new RecordDir(path.join(root, 'containers'), 'container', log);
-    for (const r of this.records.all()) this.names.reserve(r.name, r.id, 'container');
-  }
-
-  find(idOrPrefix: string): ContainerRecord | undefined {
-    const id = findByPrefix(this.records.ids(), idOrPrefix, 'container id');
-    return id === undefined ? undefined : this.records.get(id);
-  }
-
-  get(idOrPrefix: string): ContainerRecord {
-    const c = this.find(idOrPrefix);
-    if (!c) throw notFound(`container "${idOrPrefix}" not found`);
-    return c;
-  }
-
-  all(): ContainerRecord[] {
-    return this.records.all();
+    super(path.join(root, 'containers'), 'container', log);
   }
 
   ofSandbox(sandboxId: string): ContainerRecord[] {
-    return this.records.all().filter((c) => c.sandboxId === sandboxId);
-  }
-
-  put(rec: ContainerRecord): void {
-    this.records.put(rec);
-  }
-
-  delete(rec: ContainerRecord): void {
-    this.records.delete(rec.id);
-    this.names.release(rec.name);
+    return this.all().filter((c) => c.sandboxId === sandboxId);
   }
 }

@@ -5,8 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../common/atomic';
-import { HEX_ID } from '../../common/ids';
+import { notFound } from '../../common/errors';
+import { HEX_ID, findByPrefix } from '../../common/ids';
 import type { Logger } from '../../common/log';
+import { NameIndex } from './names';
 
 export class RecordDir<T extends { id: string }> {
   private readonly byId = new Map<string, T>();
@@ -52,5 +54,41 @@ export class RecordDir<T extends { id: string }> {
     fs.rmSync(path.join(this.dir, `${id}.json`), { force: true });
     this.byId.delete(id);
     this.log.debug(`${this.kind} record removed`, { id });
+  }
+}
+
+/** Records with a unique name each, found by id or unique id prefix: what sandboxes and containers share. */
+export class NamedRecords<T extends { id: string; name: string }> {
+  readonly records: RecordDir<T>;
+  readonly names = new NameIndex();
+
+  constructor(dir: string, private readonly what: string, log: Logger) {
+    this.records = new RecordDir(dir, what, log);
+    for (const r of this.records.all()) this.names.reserve(r.name, r.id, what);
+  }
+
+  /** The record an id or unique prefix names; undefined when none. */
+  find(idOrPrefix: string): T | undefined {
+    const id = findByPrefix(this.records.ids(), idOrPrefix, `${this.what} id`);
+    return id === undefined ? undefined : this.records.get(id);
+  }
+
+  get(idOrPrefix: string): T {
+    const r = this.find(idOrPrefix);
+    if (!r) throw notFound(`${this.what} "${idOrPrefix}" not found`);
+    return r;
+  }
+
+  all(): T[] {
+    return this.records.all();
+  }
+
+  put(rec: T): void {
+    this.records.put(rec);
+  }
+
+  delete(rec: T): void {
+    this.records.delete(rec.id);
+    this.names.release(rec.name);
   }
 }

@@ -1,11 +1,8 @@
 /** Pod sandboxes: their records on disk and the name index, looked up by id or unique id prefix. */
 import * as path from 'node:path';
-import { notFound } from '../../common/errors';
-import { findByPrefix } from '../../common/ids';
 import type { Logger } from '../../common/log';
 import type { PodSandboxConfig } from '../types';
-import { NameIndex } from './names';
-import { RecordDir } from './records';
+import { NamedRecords } from './records';
 
 /**
  * creating: RunPodSandbox has begun and not finished (a restart finding one tears it down);
@@ -41,37 +38,8 @@ export function sandboxName(config: PodSandboxConfig): string {
   return `${m.name}_${m.namespace}_${m.uid}_${m.attempt}`;
 }
 
-export class SandboxStore {
-  readonly records: RecordDir<SandboxRecord>;
-  readonly names = new NameIndex();
-
+export class SandboxStore extends NamedRecords<SandboxRecord> {
   constructor(root: string, log: Logger) {
-    this.records = new RecordDir(path.join(root, 'sandboxes'), 'sandbox', log);
-    for (const r of this.records.all()) this.names.reserve(r.name, r.id, 'sandbox');
-  }
-
-  /** The sandbox an id or unique prefix names; undefined when none. */
-  find(idOrPrefix: string): SandboxRecord | undefined {
-    const id = findByPrefix(this.records.ids(), idOrPrefix, 'pod sandbox id');
-    return id === undefined ? undefined : this.records.get(id);
-  }
-
-  get(idOrPrefix: string): SandboxRecord {
-    const s = this.find(idOrPrefix);
-    if (!s) throw notFound(`pod sandbox "${idOrPrefix}" not found`);
-    return s;
-  }
-
-  all(): SandboxRecord[] {
-    return this.records.all();
-  }
-
-  put(rec: SandboxRecord): void {
-    this.records.put(rec);
-  }
-
-  delete(rec: SandboxRecord): void {
-    this.records.delete(rec.id);
-    this.names.release(rec.name);
+    super(path.join(root, 'sandboxes'), 'pod sandbox', log);
   }
 }
