@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempDir, type RegistryProcess } from '../image/helpers';
 import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
 import { cgroupDirsMatching } from '../helpers/oci';
-import { criClient, killShim, requireBuilt, startBerthd, stopBerthds, type Berthd, type CriClient } from './helpers';
+import { berthctl, criClient, killShim, requireBuilt, startBerthd, stopBerthds, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
 
@@ -319,4 +319,37 @@ test('metrics: ListMetricDescriptors describes what ListPodSandboxMetrics report
   expect(value('container_processes')).toBe(1);
   expect(pm.metrics.filter((m: Obj) => m.name === 'container_network_receive_bytes_total').map((m: Obj) => m.labelValues.at(-1))).toContain('eth0');
   await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+});
+
+test('berthctl drives berthd: runp, create, start, ps, pods, inspect, exec, logs, stop, rm, stopp, rmp', async () => {
+  const cfgDir = tempDir('berth-rt-ctl-');
+  const pc = podConfig();
+  const podFile = path.join(cfgDir, 'pod.json');
+  fs.writeFileSync(podFile, JSON.stringify({
+    metadata: pc.metadata, hostname: pc.hostname, log_directory: pc.logDirectory,
+    linux: { cgroup_parent: pc.linux.cgroupParent, security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } },
+  }));
+  const ctrFile = path.join(cfgDir, 'ctr.json');
+  fs.writeFileSync(ctrFile, JSON.stringify({ metadata: { name: 'ctl' }, image: { image }, command: ['/bin/busybox', 'sh', '-c', 'echo from-ctl; exec busybox sleep 3600'], log_path: 'ctl.log' }));
+  const ctl = async (...args: string[]) => {
+    const r = await berthctl(berthd.endpoint, ...args);
+    if (r.status !== 0) throw new Error(`berthctl ${args.join(' ')} → ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const podId = (await ctl('runp', podFile)).trim();
+  expect(podId).toMatch(/^[0-9a-f]{64}$/);
+  const ctrId = (await ctl('create', podId, ctrFile, podFile)).trim();
+  expect(ctrId).toMatch(/^[0-9a-f]{64}$/);
+  await ctl('start', ctrId);
+  expect((await ctl('ps', '-q')).split('\n')).toContain(ctrId);
+  expect(await ctl('pods')).toContain(pc.metadata.name);
+  expect(JSON.parse(await ctl('inspect', ctrId.slice(0, 12))).status.state).toBe('CONTAINER_RUNNING');
+  expect(JSON.parse(await ctl('inspectp', podId)).status.state).toBe('SANDBOX_READY');
+  expect(await ctl('exec', '--sync', ctrId, '/bin/busybox', 'hostname')).toBe(`${pc.hostname}\n`);
+  expect(await ctl('logs', ctrId)).toBe('from-ctl\n');
+  await ctl('stop', '-t', '0', ctrId);
+  await ctl('rm', ctrId);
+  await ctl('stopp', podId);
+  await ctl('rmp', podId);
+  expect((await ctl('pods', '-q')).trim()).toBe('');
 });
