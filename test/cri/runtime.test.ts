@@ -353,3 +353,23 @@ test('berthctl drives berthd: runp, create, start, ps, pods, inspect, exec, logs
   await ctl('rmp', podId);
   expect((await ctl('pods', '-q')).trim()).toBe('');
 });
+
+test('30 pods at once, each with a running container; an OOM kill is OOMKilled with 137; all removed, nothing left', async () => {
+  const pods = await Promise.all(Array.from({ length: 30 }, () => runPod()));
+  const ids = await Promise.all(pods.map((p) => startContainer(p, containerConfig('c', ['sleep', '3600']))));
+  const listed = (await cri.runtime<Obj>('ListContainers', { filter: { state: { state: 'CONTAINER_RUNNING' } } })).containers.map((c: Obj) => c.id);
+  for (const id of ids) expect(listed).toContain(id);
+  const ips = await Promise.all(pods.map(async (p) => (await cri.runtime<Obj>('PodSandboxStatus', { podSandboxId: p.id })).status.network.ip));
+  expect(new Set(ips).size).toBe(30);
+
+  // /dev/shm's pages are charged to the container's memory cgroup: dd, its pid 1, is OOM-killed.
+  const oom = await startContainer(pods[0], containerConfig('oom', ['dd', 'if=/dev/zero', 'of=/dev/shm/fill', 'bs=1M', 'count=60'], {
+    linux: { resources: { memoryLimitInBytes: String(16 * 1024 * 1024) } },
+  }));
+  expect(await waitExited(oom)).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+
+  await Promise.all(pods.map((p) => cri.runtime('RemovePodSandbox', { podSandboxId: p.id })));
+  expect((await cri.runtime<Obj>('ListPodSandbox', {})).items).toEqual([]);
+  expect(mountsBelowState()).toEqual([]);
+  expect(fs.readdirSync(`/sys/class/net/${BRIDGE}/brif`)).toEqual([]);
+});
