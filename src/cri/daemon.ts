@@ -81,7 +81,10 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
     store = openStore({ root: config.root, registries: config.registries, maxConcurrentDownloads: config.maxConcurrentDownloads }, log.child({ component: 'image' }));
     server = new CriServer({
       socket: config.listen, log, images: store, version: VERSION,
-      runtime: { root: config.root, state: config.state, cni: config.cni, runtimes: config.runtimes, cgroupDriver: config.cgroupDriver },
+      runtime: {
+        root: config.root, state: config.state, cni: config.cni, runtimes: config.runtimes, cgroupDriver: config.cgroupDriver,
+        streamingAddress: config.streaming.address,
+      },
     });
     await server.start();
   } catch (err) {

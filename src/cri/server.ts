@@ -50,7 +50,7 @@ export class CriServer {
     this.claim = await claimSocket(socket);
     try {
       // Before serving: the kubelet's first List calls must see what a previous berthd left, reconciled.
-      await this.runtime.recover();
+      await this.runtime.start();
     } catch (err) {
       this.claim.release();
       this.claim = undefined;
@@ -82,7 +82,7 @@ export class CriServer {
       this.shutdownController.abort();
       this.server.forceShutdown();
     }
-    this.runtime.close();
+    await this.runtime.close();
     this.claim?.release();
     this.claim = undefined;
   }

@@ -8,6 +8,8 @@
  *   overlay, tmpfs, umount   the pod's mounts (rootfs, /dev/shm) and their removal
  *   pidns    a tiny PID 1 holding a shared PID namespace (a PID namespace cannot be pinned by a bind mount:
  *            it is unusable once its init has exited)
+ *   connect  a TCP connection to the pod's loopback, relayed over stdin/stdout (port forwarding: Node
+ *            cannot enter a network namespace)
  *
  * Output (stdout): facts, then "ok"; or one line "error <what>: <reason>" and exit status 1. A failing pin
  * undoes what it did; the other subcommands have nothing half-done to undo (one mount each).
@@ -30,8 +32,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -54,7 +59,11 @@ static const char USAGE[] =
     "      lazy unmount of each (one not mounted, or missing, is fine)\n"
     "  pidns DIR\n"
     "      start a holder process, PID 1 of a new PID namespace, detached from the caller (exits on SIGTERM\n"
-    "      or SIGKILL); its host pid goes to DIR/pidns.pid; prints \"pid N\"\n";
+    "      or SIGKILL); its host pid goes to DIR/pidns.pid; prints \"pid N\"\n"
+    "  connect NETNS PORT\n"
+    "      enter the network namespace file NETNS, connect to 127.0.0.1:PORT (else [::1]:PORT) and relay\n"
+    "      stdin to the connection and the connection to stdout until both directions have ended; stdout\n"
+    "      carries the data, so \"error connect: <reason>\" goes to stderr (exit 1)\n";
 
 /* "error WHAT: strerror(err)"; returns the exit status. */
 static int fail(int err, const char *fmt, ...) {
@@ -645,6 +654,127 @@ static int cmd_pidns(int argc, char **argv) {
   return ok();
 }
 
+/* --------------------------------------------------------------------------------------------- connect */
+
+/* stdout is the relayed data here: errors go to stderr, in the same "error <what>: <reason>" form. */
+static int connect_fail(int err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("error ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  if (err) fprintf(stderr, ": %s", strerror(err));
+  fputc('\n', stderr);
+  return 1;
+}
+
+/* IPv4 loopback first, then IPv6 (a server may listen on ::1 only); *err gets the IPv4 failure. */
+static int connect_loopback(unsigned port, int *err) {
+  struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a4, sizeof a4) == 0) return fd;
+  *err = errno;
+  if (fd >= 0) close(fd);
+  struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a6, sizeof a6) == 0) return fd;
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
+/* One direction of the relay: what was read from `from` waits in buf until `to` has taken it. */
+struct pump {
+  int from, to;
+  int eof;  /* `from` has ended */
+  int done; /* and all of it was written, `to` shut down */
+  size_t len, off;
+  char buf[65536];
+};
+
+/* Moves what it can without blocking; -1 with errno on a failure of the connection. */
+static int pump_step(struct pump *p, short from_events) {
+  if (!p->eof && p->len == 0 && (from_events & (POLLIN | POLLHUP | POLLERR))) {
+    ssize_t n = read(p->from, p->buf, sizeof p->buf);
+    if (n > 0) {
+      p->len = (size_t)n;
+      p->off = 0;
+    } else if (n == 0) {
+      p->eof = 1;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      return -1;
+    }
+  }
+  while (p->off < p->len) {
+    ssize_t n = write(p->to, p->buf + p->off, p->len - p->off);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return 0;
+      return -1;
+    }
+    p->off += (size_t)n;
+  }
+  p->len = p->off = 0;
+  return 0;
+}
+
+static int cmd_connect(int argc, char **argv) {
+  if (argc != 2) return connect_fail(0, "connect: usage: berth-pod connect NETNS PORT");
+  const char *netns = argv[0];
+  char *end;
+  errno = 0;
+  unsigned long port = strtoul(argv[1], &end, 10);
+  if (errno || end == argv[1] || *end || argv[1][0] == '-' || port < 1 || port > 65535) return connect_fail(0, "connect: '%s' is not a port", argv[1]);
+  if (netns[0] != '/') return connect_fail(0, "connect: '%s' is not an absolute path", netns);
+  int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return connect_fail(errno, "connect: open %s", netns);
+  if (setns(nsfd, CLONE_NEWNET) != 0) return connect_fail(errno, "connect: setns %s", netns);
+  close(nsfd);
+
+  int err = 0;
+  int sock = connect_loopback((unsigned)port, &err);
+  if (sock < 0) return connect_fail(err, "connect");
+
+  /* A peer gone is an EPIPE from write(), not a signal that kills us before we can say so. */
+  signal(SIGPIPE, SIG_IGN);
+  for (int fd = 0; fd <= 1; fd++) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+  static struct pump up, down;
+  up.from = 0;
+  up.to = sock;
+  down.from = sock;
+  down.to = 1;
+  while (!up.done || !down.done) {
+    struct pump *ps[2] = {&up, &down};
+    struct pollfd pfd[2][2];
+    for (int i = 0; i < 2; i++) {
+      struct pump *p = ps[i];
+      /* Read only into an empty buffer, write only what waits: each side sets the other's pace. */
+      pfd[i][0] = (struct pollfd){.fd = !p->done && !p->eof && p->len == 0 ? p->from : -1, .events = POLLIN};
+      pfd[i][1] = (struct pollfd){.fd = !p->done && p->off < p->len ? p->to : -1, .events = POLLOUT};
+    }
+    if (poll(&pfd[0][0], 4, -1) < 0) {
+      if (errno == EINTR) continue;
+      return connect_fail(errno, "connect: poll");
+    }
+    for (int i = 0; i < 2; i++) {
+      struct pump *p = ps[i];
+      if (p->done) continue;
+      if (pump_step(p, pfd[i][0].revents) != 0) {
+        /* Our reader (berthd) stopped reading: that direction is over, what is left there is dropped. */
+        if (p == &down && errno == EPIPE) p->eof = 1, p->len = p->off = 0;
+        else return connect_fail(errno, "connect: relay %s", p == &up ? "to the connection" : "from the connection");
+      }
+      if (p->eof && p->len == 0) {
+        p->done = 1;
+        /* Half-close: the server sees our end of input and can still answer. */
+        if (p == &up) shutdown(sock, SHUT_WR);
+        else close(1);
+      }
+    }
+  }
+  close(sock);
+  return 0;
+}
+
 /* ------------------------------------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -667,5 +797,6 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "tmpfs")) return cmd_tmpfs(n, args);
   if (!strcmp(cmd, "umount")) return cmd_umount(n, args);
   if (!strcmp(cmd, "pidns")) return cmd_pidns(n, args);
+  if (!strcmp(cmd, "connect")) return cmd_connect(n, args);
   return bad("usage", "unknown subcommand '%s' (see berth-pod --help)", cmd);
 }

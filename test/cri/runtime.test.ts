@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempDir, type RegistryProcess } from '../image/helpers';
 import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
 import { cgroupDirsMatching } from '../helpers/oci';
+import { answerTo, spdyCommand, spdyConnect, spdyForward, wsCommand } from './streaming-clients';
 import { berthctl, criClient, killShim, requireBuilt, startBerthd, stopBerthds, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
@@ -372,4 +373,33 @@ test('30 pods at once, each with a running container; an OOM kill is OOMKilled w
   expect((await cri.runtime<Obj>('ListPodSandbox', {})).items).toEqual([]);
   expect(mountsBelowState()).toEqual([]);
   expect(fs.readdirSync(`/sys/class/net/${BRIDGE}/brif`)).toEqual([]);
+});
+
+test('Exec, Attach and PortForward hand out one-time URLs that work over SPDY and WebSocket', async () => {
+  const pod = await runPod();
+  const id = await startContainer(pod, containerConfig('srv', ['sh', '-c', 'echo attached-line; exec busybox httpd -f -p 127.0.0.1:8080 -h /etc']));
+  const execUrl = (await cri.runtime<Obj>('Exec', { containerId: id, cmd: ['/bin/busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3'], stdout: true, stderr: true })).url;
+  expect(execUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\/\S+$/);
+  const spdy = await spdyCommand(execUrl, { stdout: true, stderr: true });
+  const r = await spdy.done;
+  expect(r).toMatchObject({ stdout: 'out\n', stderr: 'err\n' });
+  expect(JSON.parse(r.error)).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
+  spdy.session.close();
+  // The token was used: the same URL is refused.
+  expect((await answerTo(execUrl, 'spdy')).status).toBe(404);
+
+  const wsUrl = (await cri.runtime<Obj>('Exec', { containerId: id, cmd: ['/bin/busybox', 'cat'], stdin: true, stdout: true })).url;
+  const ws = await wsCommand(wsUrl, 'v5.channel.k8s.io');
+  ws.send(0, 'over websocket\n');
+  ws.send(255, Buffer.from([0]));
+  expect((await ws.done).stdout).toBe('over websocket\n');
+
+  const fwdUrl = (await cri.runtime<Obj>('PortForward', { podSandboxId: pod.id, port: [8080] })).url;
+  const { session } = await spdyConnect(fwdUrl, ['portforward.k8s.io']);
+  const got = await spdyForward(session, 8080, '0', Buffer.from('GET /hostname HTTP/1.0\r\n\r\n'));
+  expect(got.data.toString()).toContain(pod.config.hostname);
+  session.close();
+
+  expect((await cri.runtimeError('Exec', { containerId: 'f'.repeat(64), cmd: ['true'], stdout: true })).code).toBe(grpc.status.NOT_FOUND);
+  await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
 });

@@ -8,6 +8,7 @@ import type { Logger } from '../../common/log';
 import type { ImageStoreApi } from '../../image/api';
 import type { ShimClient } from '../../shim';
 import type { PodNetwork } from '../sandbox/network';
+import type { StreamingServer } from '../streaming';
 import type { ContainerStore, SandboxStore } from '../store';
 import type { ContainerEvents } from './events';
 import type { RuntimeHandlers } from './handlers';
@@ -33,6 +34,8 @@ export interface RuntimeContext {
   /** Set by UpdateRuntimeConfig. */
   podCidr: string;
   version: string;
+  /** Exec/Attach/PortForward URLs point here. */
+  streaming: StreamingServer;
   /** Streams of GetContainerEvents. */
   events: ContainerEvents;
 }

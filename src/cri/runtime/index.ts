@@ -11,6 +11,7 @@ import type { Logger } from '../../common/log';
 import type { ImageStoreApi } from '../../image/api';
 import { ShimClient } from '../../shim';
 import { PodNetwork, cniCacheDir } from '../sandbox/network';
+import { ShimStreamingBackend, StreamingServer } from '../streaming';
 import { ContainerStore, SandboxStore } from '../store';
 import type { CgroupDriver, RuntimeContext } from './context';
 import { ContainerEvents } from './events';
@@ -31,6 +32,8 @@ export interface RuntimeOptions {
   cni: { confDir: string; binDirs: string[] };
   runtimes: Record<string, { path: string }>;
   cgroupDriver: CgroupDriver;
+  /** host:port of the streaming server (port 0: any free one). */
+  streamingAddress: string;
   /** The berth-shim executable (default: found beside berthd). */
   shimBinary?: string;
 }
@@ -45,11 +48,18 @@ export class Runtime {
     const stateDir = path.join(options.state, 'cri');
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o711 });
     const log = options.log.child({ component: 'runtime' });
+    const sandboxes = new SandboxStore(criRoot, log);
+    const streaming = new StreamingServer({
+      address: options.streamingAddress,
+      log: options.log.child({ component: 'streaming' }),
+      // A host-network pod has no netns of its own: its ports are the node's.
+      backend: new ShimStreamingBackend({ shim: () => this.shim(), log, netnsOf: (id) => sandboxes.find(id)?.namespaces.network }),
+    });
     this.context = {
       log,
       images: options.images,
       shim: () => this.shim(),
-      sandboxes: new SandboxStore(criRoot, log),
+      sandboxes,
       containers: new ContainerStore(criRoot, log),
       network: new PodNetwork({ ...options.cni, cacheDir: cniCacheDir(options.root), log }),
       handlers: runtimeHandlers(options.runtimes),
@@ -60,6 +70,7 @@ export class Runtime {
       podCidr: '',
       version: options.version,
       events: new ContainerEvents(),
+      streaming,
     };
   }
 
@@ -67,8 +78,10 @@ export class Runtime {
     return runtimeService(this.context);
   }
 
-  recover(): Promise<void> {
-    return recover(this.context);
+  /** Reconciles what a previous berthd left, then opens the streaming server. */
+  async start(): Promise<void> {
+    await recover(this.context);
+    await this.context.streaming.start();
   }
 
   /** The node's shim, connected (and started) once; its exits are followed from then on. */
@@ -83,7 +96,8 @@ export class Runtime {
     return this.shimClient;
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.context.streaming.close();
     this.stopEvents?.();
     void this.shimClient?.then((c) => c.close(), () => undefined);
   }

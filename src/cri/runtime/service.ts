@@ -19,6 +19,7 @@ import { removePodSandbox } from './sandbox-remove';
 import { runPodSandbox } from './sandbox-run';
 import { listPodSandbox, podSandboxStatus } from './sandbox-status';
 import { stopPodSandbox } from './sandbox-stop';
+import { attach, exec, portForward } from './streaming';
 import { containerStats, listContainerStats, listPodSandboxStats, podSandboxStats } from './stats';
 import { runtimeConfig, status, updateRuntimeConfig, version } from './status';
 
@@ -43,6 +44,9 @@ const HANDLERS: Record<string, Handler> = {
   UpdateContainerResources: updateContainerResources,
   ReopenContainerLog: reopenContainerLog,
   ExecSync: execSync,
+  Exec: exec,
+  Attach: attach,
+  PortForward: portForward,
   ContainerStats: containerStats,
   ListContainerStats: listContainerStats,
   PodSandboxStats: podSandboxStats,
@@ -55,9 +59,6 @@ const HANDLERS: Record<string, Handler> = {
 const UNIMPLEMENTED: Record<string, string> = {
   CheckpointContainer: 'CheckpointContainer is not supported by berthd (no CRIU integration)',
   UpdatePodSandboxResources: 'UpdatePodSandboxResources is not supported by berthd yet: the kubelet resizes containers one by one instead',
-  Exec: 'Exec streaming is not served yet by this berthd build (ExecSync is)',
-  Attach: 'Attach streaming is not served yet by this berthd build',
-  PortForward: 'PortForward streaming is not served yet by this berthd build',
 };
 
 export function runtimeService(ctx: RuntimeContext): grpc.UntypedServiceImplementation {

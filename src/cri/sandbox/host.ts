@@ -4,7 +4,7 @@
  * rootfs, tmpfs /dev/shm), and a PID 1 holding a shared PID namespace. Node cannot unshare or mount, so each
  * call is one exec of the helper. Failures are BerthErrors carrying the helper's one-line message.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../../common/errors';
@@ -212,4 +212,14 @@ export function hasMountsBelow(dir: string): boolean {
     const point = l && unescapeMount(l.split(' ')[4] ?? '');
     return point === top || (!!point && point.startsWith(prefix));
   });
+}
+
+/**
+ * `berth-pod connect NETNS PORT`: a TCP connection to 127.0.0.1:PORT (else [::1]:PORT) inside the network
+ * namespace pinned at netns, relayed over the child's stdin (to the server; its end half-closes the
+ * connection) and stdout (from the server). It exits 0 once both directions have ended; on failure it says
+ * "error connect: <reason>" on stderr (stdout is the data) and exits 1. The caller owns the child.
+ */
+export function connectInNetns(netns: string, port: number): ChildProcessWithoutNullStreams {
+  return spawn(nativeBinary('berth-pod', 'BERTH_POD'), ['connect', netns, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
 }
