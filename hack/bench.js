@@ -9,7 +9,7 @@ const BENCHMARKS = {
   pull: () => require('./bench/pull').benchPull(),
   cni: () => require('./bench/cni').benchCni(),
   shim: () => require('./bench/shim').benchShim(),
-  cri: { issue: '05' },
+  cri: () => require('./bench/cri').benchCri(),
   agent: { issue: '06' },
 };
 

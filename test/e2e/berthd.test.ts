@@ -2,13 +2,16 @@
  * A real kubelet on berthd (hack/cluster up --runtime berthd): the node gets Ready as berth://<version>, and the
  * kinds of pods a cluster runs work end to end: a Deployment behind probes, a Job with an init container, a
  * pod of two containers sharing an emptyDir with configMap/secret/downwardAPI volumes, a postStart hook, a
- * failing liveness probe, an OOM kill, host network, and a RuntimeClass for the runc handler. Deleting the
+ * failing liveness probe, an OOM kill, host network, and a RuntimeClass for the runc handler; kubectl exec,
+ * attach, logs -f, cp and port-forward through berthd's streaming server. Deleting the
  * pods leaves nothing behind on the node.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { type Cluster, down, kubectl, up } from './cluster';
+import { spawn } from 'node:child_process';
+import * as os from 'node:os';
+import { type Cluster, down, getThroughPortForward, kubectl, kubectlPath, up } from './cluster';
 
 const NAME = 'e2e-berthd';
 let c: Cluster;
@@ -39,6 +42,18 @@ async function waitPod<T>(name: string, what: string, check: (p: Obj) => T | und
     if (Date.now() > deadline) throw new Error(`pod ${name}: ${what} did not happen: ${JSON.stringify(last.status)}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+/** What a long-running kubectl command (attach, logs -f) prints in `ms`, then it is stopped. */
+function streamFor(args: string[], ms: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectlPath(), ['--kubeconfig', c.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    child.on('error', reject);
+    setTimeout(() => { child.kill('SIGKILL'); resolve(out); }, ms);
+  });
 }
 
 const busybox = (name: string, command: string, extra: Obj = {}): Obj => ({ name, image: 'busybox', command: ['sh', '-c', command], ...extra });
@@ -75,6 +90,31 @@ test('a Deployment behind an httpGet readiness and an exec liveness probe runs, 
   }
   expect(new Set(pods.map((p) => p.status.podIP)).size).toBe(2);
 }, 180_000);
+
+test('kubectl exec (with stdin and the exit code), attach, logs -f, cp and port-forward reach the container through berthd\'s streaming server', async () => {
+  const web = JSON.parse(kubectl(c, ['get', 'pods', '-l', 'app=web', '-o', 'json'])).items[0].metadata.name as string;
+  expect(kubectl(c, ['exec', '-i', web, '--', 'sh', '-c', 'read line; echo "got $line in $(hostname)"'], 'hello\n')).toBe(`got hello in ${web}\n`);
+  expect(() => kubectl(c, ['exec', web, '--', 'sh', '-c', 'exit 3'])).toThrow(/→ 3:/);
+  expect(await getThroughPortForward(c, web, '/hostname')).toBe(`${web}\n`);
+  // cp is tar through exec, both ways.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-e2e-cp-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'in.txt'), 'copied in\n');
+    kubectl(c, ['cp', path.join(dir, 'in.txt'), `${web}:/tmp/in.txt`]);
+    expect(kubectl(c, ['exec', web, '--', 'cat', '/tmp/in.txt'])).toBe('copied in\n');
+    kubectl(c, ['cp', `${web}:/etc/hostname`, path.join(dir, 'out.txt')]);
+    expect(fs.readFileSync(path.join(dir, 'out.txt'), 'utf8')).toBe(`${web}\n`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // A pod that prints a line a second: attach and logs -f both see the stream go on.
+  apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ticker' }, spec: { containers: [busybox('c', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done')] } });
+  kubectl(c, ['wait', '--for=condition=Ready', 'pod/ticker', '--timeout=120s']);
+  for (const args of [['attach', 'ticker'], ['logs', '-f', 'ticker']]) {
+    const out = await streamFor(args, 3500);
+    expect(out.match(/^tick \d+$/gm)?.length ?? 0).toBeGreaterThanOrEqual(2);
+  }
+}, 240_000);
 
 test('a Job whose init container prepares an emptyDir completes', async () => {
   apply({
@@ -175,7 +215,7 @@ test('a hostNetwork pod has the node\'s address; a pod with runtimeClassName run
 }, 180_000);
 
 test('deleting every pod leaves no sandbox, container, mount or pod network namespace on the node', async () => {
-  kubectl(c, ['delete', 'deployment/web', 'job/job', 'pod/duo', 'pod/unhealthy', 'pod/oom', 'pod/hostnet', 'pod/withrunc', '--wait=true', '--timeout=180s']);
+  kubectl(c, ['delete', 'deployment/web', 'job/job', 'pod/duo', 'pod/unhealthy', 'pod/oom', 'pod/hostnet', 'pod/withrunc', 'pod/ticker', '--wait=true', '--timeout=180s']);
   const root = path.join(c.nodes[0].hostRoot, 'run/berth/cri');
   const deadline = Date.now() + 120_000;
   const left = () => ({

@@ -52,6 +52,12 @@ export function down(name: string): void {
 
 let kubectlFile: string | undefined;
 
+/** The pinned kubectl's path (for suites that run it themselves, e.g. long-running streams). */
+export function kubectlPath(): string {
+  kubectlFile ??= kubectlBin();
+  return kubectlFile;
+}
+
 /** kubectl against the cluster; throws on a non-zero exit with what kubectl said. */
 export function kubectl(c: Cluster, args: string[], input?: string): string {
   kubectlFile ??= kubectlBin();
