@@ -55,6 +55,7 @@ function attach(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, tasks:
   let queue = Promise.resolve();
   let sock: import('node:net').Socket | undefined;
   let dir = '';
+  let inputOnce = false;
   let done = false;
   const finish = (err?: unknown): void => {
     if (done) return;
@@ -74,6 +75,7 @@ function attach(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, tasks:
         return;
       }
       dir = m.dir;
+      inputOnce = !!msg.stdin && m.stdinOnce;
       sock = await attachMonitor(dir, { stdin: !!msg.stdin, once: m.stdinOnce });
       const reader = new FrameReader((f) => {
         if (f.stream === 3) {
@@ -89,7 +91,12 @@ function attach(call: grpc.ServerDuplexStream<AttachInput, AttachOutput>, tasks:
     }
     if (msg.data && msg.data.length) sock.write(msg.data);
     if (msg.resize && (msg.resize.rows || msg.resize.cols)) await monitorCommand(dir, `resize ${msg.resize.rows} ${msg.resize.cols}`);
-    if (msg.closeStdin) await monitorCommand(dir, 'closestdin');
+    if (msg.closeStdin) {
+      // With stdin-once, ending our input half-closes the attach connection: the monitor closes the process's
+      // stdin after writing all that came before. A separate closestdin command could overtake that data.
+      if (inputOnce) sock.end();
+      else await monitorCommand(dir, 'closestdin');
+    }
   };
   call.on('data', (msg: AttachInput) => {
     queue = queue.then(() => handle(msg)).catch((err) => finish(err));

@@ -51,6 +51,8 @@ export interface BerthdOptions {
   args?: string[];
   /** Where the socket will be when `args` or `config` move it (--listen). */
   socket?: string;
+  /** Extra environment (e.g. BERTH_CRASH_AT for the crash-recovery tests). */
+  env?: Record<string, string>;
 }
 
 /** Starts build/bin/berthd and waits until its socket accepts connections. */
@@ -66,7 +68,7 @@ export async function startBerthd(o: BerthdOptions = {}): Promise<Berthd> {
     args.push('--config', file);
   }
   // setpriv --pdeathsig: berthd dies with the test process even if jest itself crashes (same pid: setpriv execs).
-  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', BERTHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', BERTHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -393,6 +393,12 @@ test('Exec, Attach and PortForward hand out one-time URLs that work over SPDY an
   ws.send(0, 'over websocket\n');
   ws.send(255, Buffer.from([0]));
   expect((await ws.done).stdout).toBe('over websocket\n');
+  // All input arrives before the end of it (kubectl cp sends a tar and closes stdin at once).
+  const bigUrl = (await cri.runtime<Obj>('Exec', { containerId: id, cmd: ['/bin/busybox', 'wc', '-c'], stdin: true, stdout: true })).url;
+  const big = await wsCommand(bigUrl, 'v5.channel.k8s.io');
+  for (let i = 0; i < 64; i++) big.send(0, Buffer.alloc(4096, 0x61));
+  big.send(255, Buffer.from([0]));
+  expect((await big.done).stdout.trim()).toBe(String(64 * 4096));
 
   const fwdUrl = (await cri.runtime<Obj>('PortForward', { podSandboxId: pod.id, port: [8080] })).url;
   const { session } = await spdyConnect(fwdUrl, ['portforward.k8s.io']);
@@ -402,4 +408,62 @@ test('Exec, Attach and PortForward hand out one-time URLs that work over SPDY an
 
   expect((await cri.runtimeError('Exec', { containerId: 'f'.repeat(64), cmd: ['true'], stdout: true })).code).toBe(grpc.status.NOT_FOUND);
   await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+});
+
+describe('kill -9 in the middle of an RPC: the restarted berthd converges, nothing leaked', () => {
+  /** IPs host-local still holds for the test network (one file per address). */
+  const allocated = (): string[] => {
+    const d = path.join(dir, 'ipam', `rt${PID}`);
+    return fs.existsSync(d) ? fs.readdirSync(d).filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n)) : [];
+  };
+
+  async function restartWith(crashAt: string | undefined): Promise<void> {
+    cri.close();
+    await berthd.kill9();
+    berthd = await startBerthd({ dir: berthd.dir, config: berthdConfig(path.join(dir, 'net.d'), path.join(dir, 'no-bin')), env: crashAt ? { BERTH_CRASH_AT: crashAt } : {} });
+    cri = criClient(berthd.endpoint);
+  }
+
+  /** The call dies with berthd (the connection goes); then berthd is started again without the fault. */
+  async function crashDuring(point: string, call: () => Promise<unknown>): Promise<void> {
+    await restartWith(point);
+    await expect(call()).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await restartWith(undefined);
+  }
+
+  test.each(['sandbox-run:pinned', 'sandbox-run:attached'])('RunPodSandbox cut at %s leaves no sandbox, netns mount or IP', async (point) => {
+    const before = allocated().length;
+    await crashDuring(point, () => cri.runtime('RunPodSandbox', { config: podConfig() }));
+    expect((await cri.runtime<Obj>('ListPodSandbox', {})).items).toEqual([]);
+    expect(mountsBelowState()).toEqual([]);
+    expect(fs.readdirSync(path.join(berthd.state, 'cri', 'sandboxes'))).toEqual([]);
+    expect(allocated().length).toBe(before);
+    expect(fs.readdirSync(`/sys/class/net/${BRIDGE}/brif`)).toEqual([]);
+  });
+
+  test.each(['container-create:mounted', 'container-create:task-created'])('CreateContainer cut at %s leaves no container, task or rootfs mount', async (point) => {
+    const pod = await runPod();
+    await crashDuring(point, () => cri.runtime('CreateContainer', { podSandboxId: pod.id, config: containerConfig('cut', ['sleep', '3600']), sandboxConfig: pod.config }));
+    expect((await cri.runtime<Obj>('ListContainers', {})).containers).toEqual([]);
+    expect(fs.readdirSync(path.join(berthd.state, 'cri', 'containers'))).toEqual([]);
+    expect(mountsBelowState().filter((m) => m.includes('/containers/'))).toEqual([]);
+    expect((await cri.runtime<Obj>('PodSandboxStatus', { podSandboxId: pod.id })).status.state).toBe('SANDBOX_READY');
+    // The name is free again: the kubelet's retry succeeds.
+    await startContainer(pod, containerConfig('cut', ['sleep', '3600']));
+    await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+    expect(mountsBelowState()).toEqual([]);
+  });
+
+  test('StopPodSandbox cut after CNI DEL: the restarted berthd finishes the stop; remove leaves nothing', async () => {
+    const before = allocated().length;
+    const pod = await runPod();
+    await startContainer(pod, containerConfig('s', ['sleep', '3600']));
+    await crashDuring('sandbox-teardown:detached', () => cri.runtime('StopPodSandbox', { podSandboxId: pod.id }));
+    const st = (await cri.runtime<Obj>('PodSandboxStatus', { podSandboxId: pod.id })).status;
+    expect(st.state).toBe('SANDBOX_NOTREADY');
+    await cri.runtime('StopPodSandbox', { podSandboxId: pod.id });
+    await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+    expect(mountsBelowState()).toEqual([]);
+    expect(allocated().length).toBe(before);
+  });
 });

@@ -215,7 +215,7 @@ test('a hostNetwork pod has the node\'s address; a pod with runtimeClassName run
 }, 180_000);
 
 test('deleting every pod leaves no sandbox, container, mount or pod network namespace on the node', async () => {
-  kubectl(c, ['delete', 'deployment/web', 'job/job', 'pod/duo', 'pod/unhealthy', 'pod/oom', 'pod/hostnet', 'pod/withrunc', 'pod/ticker', '--wait=true', '--timeout=180s']);
+  kubectl(c, ['delete', 'deployment/web', 'job/job', 'pod/duo', 'pod/unhealthy', 'pod/oom', 'pod/hostnet', 'pod/withrunc', 'pod/ticker', '--ignore-not-found', '--wait=true', '--timeout=180s']);
   const root = path.join(c.nodes[0].hostRoot, 'run/berth/cri');
   const deadline = Date.now() + 120_000;
   const left = () => ({

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crashPoint } from '../../common/crash-point';
 import { BerthError, invalid, notFound, precondition } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { writeFileAtomic } from '../../common/atomic';
@@ -70,6 +71,7 @@ export async function createContainer(ctx: RuntimeContext, req: CreateContainerR
       const rootfs = path.join(bundle, 'rootfs');
       fs.mkdirSync(rootfs, { recursive: true, mode: 0o711 });
       await mountOverlay(rootfs, await ctx.images.prepareRootfs(image.id, id));
+      crashPoint('container-create:mounted');
       const mounts = await mountImageVolumes(ctx, rec);
       const user = resolveUser(rootfs, image, config.linux?.securityContext ?? null);
       rec.user = { uid: user.uid, gid: user.gid, supplementalGroups: user.additionalGids };
@@ -90,6 +92,7 @@ export async function createContainer(ctx: RuntimeContext, req: CreateContainerR
       const shim = await ctx.shim();
       shimCreated = true;
       const { pid } = await shim.create({ id, bundle, runtime, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, logPath });
+      crashPoint('container-create:task-created');
       rec.pid = pid;
       rec.state = 'created';
       rec.createdAt = String(BigInt(Date.now()) * 1_000_000n);

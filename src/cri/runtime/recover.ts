@@ -46,6 +46,12 @@ export async function recover(ctx: RuntimeContext): Promise<void> {
       log.warn('tearing down a sandbox whose RunPodSandbox did not finish', { sandboxId: s.id });
       await teardown(ctx, s);
       ctx.sandboxes.delete(s);
+    } else if (s.state === 'notready' && (Object.keys(s.namespaces).length > 0 || s.ips.length > 0)) {
+      log.warn('finishing the release of a sandbox whose stop did not finish', { sandboxId: s.id });
+      await releaseSandbox(ctx, s).catch((err: unknown) => log.warn('sandbox teardown during recovery', { sandboxId: s.id, error: String(err) }));
+      s.namespaces = {};
+      s.ips = [];
+      ctx.sandboxes.put(s);
     } else if (s.state === 'ready' && !namespacesPresent(s)) {
       log.warn('sandbox namespaces are gone (reboot?): marking it not ready', { sandboxId: s.id });
       await teardown(ctx, s);

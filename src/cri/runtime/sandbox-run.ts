@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { crashPoint } from '../../common/crash-point';
 import { BerthError, invalid } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { hostsFile, hostnameFile, resolvConf } from '../sandbox/files';
@@ -91,6 +92,7 @@ async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
   });
   rec.namespaces = { network: pinned.net, ipc: pinned.ipc, uts: pinned.uts, user: pinned.user };
   ctx.sandboxes.put(rec);
+  crashPoint('sandbox-run:pinned');
   if (!rec.hostPid && config.linux?.securityContext?.namespaceOptions?.pid === 'POD') {
     const pid = await startPidHolder(sandboxNsDir(rec));
     rec.namespaces.pid = `/proc/${pid}/ns/pid`;
@@ -102,6 +104,7 @@ async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
   fs.writeFileSync(path.join(rec.dir, 'resolv.conf'), resolvConf(config.dnsConfig, readHostFile('/etc/resolv.conf')), { mode: 0o644 });
   if (!rec.hostNetwork) {
     const net = await ctx.network.attach(rec.id, rec.namespaces.network!, config);
+    crashPoint('sandbox-run:attached');
     rec.network = net.network;
     rec.ips = net.ips;
     ctx.sandboxes.put(rec);

@@ -15,8 +15,10 @@ export async function stopPodSandbox(ctx: RuntimeContext, req: StopPodSandboxReq
   for (const c of ctx.containers.ofSandbox(s.id)) await ctx.locks.run(c.id, () => stopContainerRecord(ctx, c, 0));
   await ctx.locks.run(s.id, async () => {
     if (s.state === 'notready' && Object.keys(s.namespaces).length === 0 && s.ips.length === 0) return;
-    await releaseSandbox(ctx, s);
+    // Not ready from the first step on: a crash in the middle leaves a sandbox recovery finishes releasing.
     s.state = 'notready';
+    ctx.sandboxes.put(s);
+    await releaseSandbox(ctx, s);
     s.namespaces = {};
     s.ips = [];
     ctx.sandboxes.put(s);

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SandboxRecord } from '../store';
+import { crashPoint } from '../../common/crash-point';
 import { BerthError } from '../../common/errors';
 import { hasMountsBelow, releaseNamespaces, stopPidHolder, unmount } from '../sandbox/host';
 import type { RuntimeContext } from './context';
@@ -27,6 +28,7 @@ export async function releaseSandbox(ctx: RuntimeContext, s: SandboxRecord): Pro
   if (!s.hostNetwork) {
     const netns = s.namespaces.network && fs.existsSync(s.namespaces.network) ? s.namespaces.network : '';
     await step('CNI DEL', () => ctx.network.detach(s.id, netns));
+    crashPoint('sandbox-teardown:detached');
   }
   await step('stopping the PID namespace holder', () => stopPidHolder(sandboxNsDir(s)));
   await step('unmounting /dev/shm', () => unmount(sandboxShmDir(s)));
