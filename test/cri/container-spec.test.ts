@@ -223,7 +223,7 @@ describe('mounts', () => {
     [{ hostPath: 'relative/dir' }, 'config.mounts[0].host_path'],
     [{ recursiveReadOnly: true }, 'config.mounts[0].recursive_read_only'],
     [{ recursiveReadOnly: true, readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' as const }, 'config.mounts[0].recursive_read_only'],
-    [{ image: { image: 'busybox', annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: '' } }, 'config.mounts[0].image'],
+    [{ hostPath: '', image: { image: 'busybox', annotations: {}, userSpecifiedImage: '', runtimeHandler: '', imageRef: '' } }, 'config.mounts[0].image'],
   ])('invalid mount %j names %s', (over, field) => {
     const err = errorOf(() => build({ config: config({ mounts: [criMount(over)] }) }));
     expect(err.kind).toBe('InvalidArgument');

@@ -467,3 +467,42 @@ describe('kill -9 in the middle of an RPC: the restarted berthd converges, nothi
     expect(allocated().length).toBe(before);
   });
 });
+
+test('GetContainerEvents streams created, started, stopped and deleted; UpdateContainerResources reaches the cgroup; ReopenContainerLog starts a new file', async () => {
+  const events: Obj[] = [];
+  const stream = (cri.raw.runtime as unknown as Record<string, (req: unknown) => NodeJS.EventEmitter & { cancel(): void }>).GetContainerEvents.call(cri.raw.runtime, {});
+  stream.on('data', (e: Obj) => events.push(e));
+  stream.on('error', () => undefined); // cancelled at the end
+  try {
+    await new Promise((r) => setTimeout(r, 200)); // the stream is open before the first change
+    const pod = await runPod();
+    const id = await startContainer(pod, containerConfig('ev', ['sh', '-c', 'while true; do echo tick; busybox sleep 0.2; done']));
+
+    await cri.runtime('UpdateContainerResources', { containerId: id, linux: { memoryLimitInBytes: String(64 * 1024 * 1024), cpuShares: '512' } });
+    const cg = fs.readFileSync(`/proc/${(JSON.parse((await cri.runtime<Obj>('ContainerStatus', { containerId: id, verbose: true })).info.info) as Obj).pid}/cgroup`, 'utf8');
+    const memPath = /:memory:(\S+)/.exec(cg)?.[1] ?? /^0::(\S+)$/m.exec(cg)![1];
+    const memFile = fs.existsSync(`/sys/fs/cgroup/memory${memPath}/memory.limit_in_bytes`) ? `/sys/fs/cgroup/memory${memPath}/memory.limit_in_bytes` : `/sys/fs/cgroup${memPath}/memory.max`;
+    expect(fs.readFileSync(memFile, 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+    expect((await cri.runtime<Obj>('ContainerStatus', { containerId: id })).status.resources.linux.memoryLimitInBytes).toBe(String(64 * 1024 * 1024));
+
+    // Log rotation as the kubelet does it: rename, then ReopenContainerLog; new lines go to a new file.
+    const log = (await cri.runtime<Obj>('ContainerStatus', { containerId: id })).status.logPath as string;
+    await new Promise((r) => setTimeout(r, 500));
+    fs.renameSync(log, `${log}.1`);
+    await cri.runtime('ReopenContainerLog', { containerId: id });
+    await new Promise((r) => setTimeout(r, 800));
+    expect(fs.readFileSync(log, 'utf8')).toMatch(/stdout F tick/);
+
+    await cri.runtime('StopContainer', { containerId: id, timeout: 0 });
+    await cri.runtime('RemoveContainer', { containerId: id });
+    await new Promise((r) => setTimeout(r, 200));
+    const mine = events.filter((e) => e.containerId === id).map((e) => e.containerEventType);
+    expect(mine).toEqual(['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+    const started = events.find((e) => e.containerId === id && e.containerEventType === 'CONTAINER_STARTED_EVENT')!;
+    expect(started.podSandboxStatus.id).toBe(pod.id);
+    expect(started.containersStatuses.map((s: Obj) => s.id)).toContain(id);
+    await cri.runtime('RemovePodSandbox', { podSandboxId: pod.id });
+  } finally {
+    stream.cancel();
+  }
+});

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import { type Cluster, down, getThroughPortForward, kubectl, kubectlPath, up } from './cluster';
 
@@ -114,6 +114,18 @@ test('kubectl exec (with stdin and the exit code), attach, logs -f, cp and port-
     const out = await streamFor(args, 3500);
     expect(out.match(/^tick \d+$/gm)?.length ?? 0).toBeGreaterThanOrEqual(2);
   }
+}, 240_000);
+
+test('a kubelet restart against the running berthd finds its pods: same containers, no restarts', async () => {
+  const before = (JSON.parse(kubectl(c, ['get', 'pods', '-l', 'app=web', '-o', 'json'])).items as Obj[])
+    .map((p) => ({ name: p.metadata.name, id: p.status.containerStatuses[0].containerID, restarts: p.status.containerStatuses[0].restartCount }));
+  execFileSync(path.join(c.nodes[0].hostRoot, 'usr/bin/systemctl'), ['restart', 'kubelet'], { stdio: 'ignore', timeout: 120_000 });
+  // Wait until the restarted kubelet has synced the pods again (Ready goes on being reported).
+  await new Promise((r) => setTimeout(r, 5000));
+  kubectl(c, ['wait', '--for=condition=Ready', 'pod', '-l', 'app=web', '--timeout=120s']);
+  const after = (JSON.parse(kubectl(c, ['get', 'pods', '-l', 'app=web', '-o', 'json'])).items as Obj[])
+    .map((p) => ({ name: p.metadata.name, id: p.status.containerStatuses[0].containerID, restarts: p.status.containerStatuses[0].restartCount }));
+  expect(after).toEqual(before);
 }, 240_000);
 
 test('a Job whose init container prepares an emptyDir completes', async () => {
