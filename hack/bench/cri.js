@@ -19,6 +19,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { containerdEnv, containerdPeers, envInt, now, ms, percentile, summary, table } = require('./common');
 const { pushLayout, PAUSE_IMAGE } = require('../cluster.d/registry');
+const { containerdCriConfig } = require('../cluster.d/containerd-config');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BIN = path.join(REPO, 'build', 'bin');
@@ -338,38 +339,11 @@ function containerdRuntime(peer) {
       }
       const tmpDir = path.join(dir, 'tmp');
       fs.mkdirSync(tmpDir, { recursive: true });
-      const runc = [`  BinaryName = "${path.join(peer.runcDir, 'runc')}"`, `  Root = "${dir}/run/runc"`, '  SystemdCgroup = false'];
-      const common = [
-        `root = "${dir}/root"`, `state = "${dir}/run"`,
-        'disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-        '[grpc]', `  address = "${socket}"`, '[ttrpc]', `  address = "${socket}.ttrpc"`, '[debug]', '  address = ""', '[metrics]', '  address = ""',
-      ];
-      // As hack/cluster.d/runtimes.js; restrict_oom_score_adj: no CAP_SYS_RESOURCE on this machine.
-      const lines = v2 ? [
-        'version = 3', `temp = "${tmpDir}"`, ...common,
-        "[plugins.'io.containerd.cri.v1.images']", '  snapshotter = "overlayfs"',
-        "[plugins.'io.containerd.cri.v1.images'.pinned_images]", `  sandbox = "${PAUSE_IMAGE}"`,
-        "[plugins.'io.containerd.cri.v1.images'.registry]", `  config_path = "${certs}"`,
-        "[plugins.'io.containerd.cri.v1.runtime']", '  restrict_oom_score_adj = true',
-        "[plugins.'io.containerd.cri.v1.runtime'.containerd]", '  default_runtime_name = "runc"',
-        "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]", '  runtime_type = "io.containerd.runc.v2"',
-        "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]", ...runc,
-        "[plugins.'io.containerd.cri.v1.runtime'.cni]", `  bin_dirs = ["${binDir}"]`, `  conf_dir = "${confDir}"`,
-        "[plugins.'io.containerd.grpc.v1.cri']", '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-        "[plugins.'io.containerd.internal.v1.opt']", `  path = "${dir}/opt"`,
-        "[plugins.'io.containerd.image-verifier.v1.bindir']", `  bin_dir = "${dir}/opt/image-verifier/bin"`,
-      ] : [
-        'version = 2', ...common,
-        '[plugins."io.containerd.grpc.v1.cri"]', `  sandbox_image = "${PAUSE_IMAGE}"`, '  restrict_oom_score_adj = true', '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd]', '  snapshotter = "overlayfs"', '  default_runtime_name = "runc"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]', '  runtime_type = "io.containerd.runc.v2"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]', ...runc,
-        '[plugins."io.containerd.grpc.v1.cri".cni]', `  bin_dir = "${binDir}"`, `  conf_dir = "${confDir}"`,
-        '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = "${certs}"`,
-        '[plugins."io.containerd.internal.v1.opt"]', `  path = "${dir}/opt"`,
-      ];
       const cfg = path.join(dir, 'config.toml');
-      fs.writeFileSync(cfg, `${lines.join('\n')}\n`);
+      fs.writeFileSync(cfg, containerdCriConfig(v2 ? 3 : 2, {
+        root: `${dir}/root`, state: `${dir}/run`, socket, temp: tmpDir, runcBin: path.join(peer.runcDir, 'runc'), runcRoot: `${dir}/run/runc`,
+        cniBinDir: binDir, cniConfDir: confDir, certsDir: certs, pauseImage: PAUSE_IMAGE, optDir: `${dir}/opt`,
+      }));
       const d = startDaemon(peer.containerd, ['--config', cfg], path.join(dir, 'containerd.log'), { ...containerdEnv(peer), TMPDIR: tmpDir });
       this.daemon = d;
       this.socket = socket;

@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { writeUnit } = require('./units');
 const { PAUSE_IMAGE } = require('./registry');
+const { containerdCriConfig } = require('./containerd-config');
 
 /** Registries the cluster's registry stands in for: the test images and critest's carry these names. */
 const MIRRORED = ['registry.k8s.io', 'k8s.gcr.io', 'gcr.io', 'docker.io'];
@@ -38,39 +39,12 @@ function containerd({ label, version, containerdBin, shimDir, runcBin }) {
       const certs = path.join(h, 'etc/containerd/certs.d');
       writeHostsToml(certs, registry);
       const sock = path.join(h, 'run/containerd/containerd.sock');
-      const common = [
-        `root = "${h}/var/lib/containerd"`, `state = "${h}/run/containerd"`,
-        // NRI's socket is host-wide (/var/run/nri); two nodes' containerds would fight over it.
-        'disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-        '[grpc]', `  address = "${sock}"`, '[ttrpc]', `  address = "${sock}.ttrpc"`, '[debug]', '  address = ""', '[metrics]', '  address = ""',
-      ];
-      const runcOptions = [`  BinaryName = "${runcBin}"`, `  Root = "${h}/run/containerd/runc"`, '  SystemdCgroup = false'];
-      const lines = version === 3 ? [
-        'version = 3', `temp = "${h}/var/lib/containerd/tmp"`, ...common,
-        "[plugins.'io.containerd.cri.v1.images']", '  snapshotter = "overlayfs"',
-        "[plugins.'io.containerd.cri.v1.images'.pinned_images]", `  sandbox = "${PAUSE_IMAGE}"`,
-        "[plugins.'io.containerd.cri.v1.images'.registry]", `  config_path = "${certs}"`,
-        // No CAP_SYS_RESOURCE here: a negative oom_score_adj (the pause container's -998) cannot be set.
-        "[plugins.'io.containerd.cri.v1.runtime']", '  restrict_oom_score_adj = true',
-        "[plugins.'io.containerd.cri.v1.runtime'.containerd]", '  default_runtime_name = "runc"',
-        "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]", '  runtime_type = "io.containerd.runc.v2"',
-        "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]", ...runcOptions,
-        "[plugins.'io.containerd.cri.v1.runtime'.cni]", `  bin_dirs = ["${h}/opt/cni/bin"]`, `  conf_dir = "${h}/etc/cni/net.d"`,
-        "[plugins.'io.containerd.grpc.v1.cri']", '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-        "[plugins.'io.containerd.internal.v1.opt']", `  path = "${h}/opt/containerd"`,
-        "[plugins.'io.containerd.image-verifier.v1.bindir']", `  bin_dir = "${h}/opt/containerd/image-verifier/bin"`,
-      ] : [
-        'version = 2', ...common,
-        '[plugins."io.containerd.grpc.v1.cri"]', `  sandbox_image = "${PAUSE_IMAGE}"`, '  restrict_oom_score_adj = true', '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd]', '  snapshotter = "overlayfs"', '  default_runtime_name = "runc"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]', '  runtime_type = "io.containerd.runc.v2"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]', ...runcOptions,
-        '[plugins."io.containerd.grpc.v1.cri".cni]', `  bin_dir = "${h}/opt/cni/bin"`, `  conf_dir = "${h}/etc/cni/net.d"`,
-        '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = "${certs}"`,
-        '[plugins."io.containerd.internal.v1.opt"]', `  path = "${h}/opt/containerd"`,
-      ];
       const config = path.join(h, 'etc/containerd/config.toml');
-      write(config, `${lines.join('\n')}\n`);
+      write(config, containerdCriConfig(version, {
+        root: `${h}/var/lib/containerd`, state: `${h}/run/containerd`, socket: sock, temp: `${h}/var/lib/containerd/tmp`,
+        runcBin, runcRoot: `${h}/run/containerd/runc`, cniBinDir: `${h}/opt/cni/bin`, cniConfDir: `${h}/etc/cni/net.d`,
+        certsDir: certs, pauseImage: PAUSE_IMAGE, optDir: `${h}/opt/containerd`,
+      }));
       fs.mkdirSync(path.join(h, 'var/lib/containerd/tmp'), { recursive: true });
       writeUnit(path.join(h, 'etc/systemd/system'), 'containerd', {
         description: `containerd (${label})`, exec: [containerdBin, '--config', config],

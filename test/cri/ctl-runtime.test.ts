@@ -24,6 +24,9 @@ import { mountsUnder, peerContainerd, processes } from '../helpers/containerd';
 import { cleanupTempDirs, requireTools, startRegistry, stopAll, tempDir, type PushedImage, type RegistryProcess } from '../image/helpers';
 import { BERTHCTL, REPO, pushBusybox, type Run } from './helpers';
 
+// The containerd config Berth's test setups share (hack/cluster nodes, the cri benchmark).
+const { containerdCriConfig } = require('../../hack/cluster.d/containerd-config') as { containerdCriConfig(version: 2 | 3, o: Record<string, string>): string };
+
 jest.setTimeout(180000);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -328,24 +331,10 @@ class CriContainerd {
     fs.writeFileSync(path.join(dir, 'certs', registryHost, 'hosts.toml'),
       `server = "http://${registryHost}"\n\n[host."http://${registryHost}"]\n  capabilities = ["pull", "resolve"]\n`);
     const config = path.join(dir, 'config.toml');
-    fs.writeFileSync(config, [
-      'version = 3', `root = "${dir}/root"`, `state = "${dir}/state"`, `temp = "${dir}/tmp"`,
-      // NRI's socket is host-wide; the other snapshotters are not used.
-      'disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-      '[grpc]', `  address = "${self.socket}"`, '[ttrpc]', `  address = "${self.socket}.ttrpc"`, '[debug]', '  address = ""', '[metrics]', '  address = ""',
-      "[plugins.'io.containerd.cri.v1.images']", '  snapshotter = "overlayfs"',
-      "[plugins.'io.containerd.cri.v1.images'.pinned_images]", `  sandbox = "${PAUSE_IMAGE}"`,
-      "[plugins.'io.containerd.cri.v1.images'.registry]", `  config_path = "${dir}/certs"`,
-      // Without CAP_SYS_RESOURCE in every environment, the pause container's -998 cannot always be set.
-      "[plugins.'io.containerd.cri.v1.runtime']", '  restrict_oom_score_adj = true',
-      "[plugins.'io.containerd.cri.v1.runtime'.containerd]", '  default_runtime_name = "runc"',
-      "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]", '  runtime_type = "io.containerd.runc.v2"',
-      "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]", `  BinaryName = "${self.runc}"`, `  Root = "${dir}/runc"`, '  SystemdCgroup = false',
-      "[plugins.'io.containerd.cri.v1.runtime'.cni]", `  bin_dirs = ["${dir}/cni/bin"]`, `  conf_dir = "${dir}/cni/conf"`,
-      "[plugins.'io.containerd.grpc.v1.cri']", '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-      "[plugins.'io.containerd.internal.v1.opt']", `  path = "${dir}/opt"`,
-      "[plugins.'io.containerd.image-verifier.v1.bindir']", `  bin_dir = "${dir}/opt/image-verifier/bin"`, '',
-    ].join('\n'));
+    fs.writeFileSync(config, containerdCriConfig(3, {
+      root: `${dir}/root`, state: `${dir}/state`, socket: self.socket, temp: `${dir}/tmp`, runcBin: self.runc, runcRoot: `${dir}/runc`,
+      cniBinDir: `${dir}/cni/bin`, cniConfDir: `${dir}/cni/conf`, certsDir: `${dir}/certs`, pauseImage: PAUSE_IMAGE, optDir: `${dir}/opt`,
+    }));
     const log = fs.openSync(path.join(dir, 'containerd.log'), 'w');
     try {
       // setpriv --pdeathsig: the daemon dies with the test process even if jest crashes (same pid: setpriv execs).

@@ -58,36 +58,9 @@ export function parseProcCgroup(text: string): Map<string, string> {
   return out;
 }
 
-export interface MountEntry {
-  /** The part of the file system the mount shows (field 4: "/" normally, a sub-cgroup for nested setups). */
-  root: string;
-  mountPoint: string;
-  fsType: string;
-  source: string;
-  superOptions: string[];
-}
+export type { MountInfoEntry as MountEntry } from '../../common/mountinfo';
 
-/** mountinfo escapes space, tab, newline, backslash (and overlayfs commas in options) as \ooo. */
-export function unescapeOctal(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-export function parseMountInfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-', 6);
-    if (sep < 0 || f.length < sep + 4) continue;
-    out.push({
-      root: unescapeOctal(f[3]),
-      mountPoint: unescapeOctal(f[4]),
-      fsType: f[sep + 1],
-      source: unescapeOctal(f[sep + 2]),
-      superOptions: f[sep + 3].split(',').map(unescapeOctal),
-    });
-  }
-  return out;
-}
+export { parseMountInfo, unescapeOctal } from '../../common/mountinfo';
 
 export interface NetDevStats {
   iface: string;

@@ -5,16 +5,14 @@ import { nowNs, type RuntimeContext } from './context';
 import { matchesId, matchesLabels } from './filters';
 import { containerState, toContainer, toContainerStatus, toPodSandboxStatus } from './views';
 
-/** The image reference ContainerStatus reports: the repo digest the image was pulled by, else its id. */
-function imageRefOf(ctx: RuntimeContext, c: ContainerRecord): string {
-  const img = ctx.images.list(c.imageId)[0];
-  return img?.repoDigests[0] ?? c.imageId;
-}
-
+/**
+ * As containerd: the image by its first tag when it has one (the kubelet asks by id), and as its reference the
+ * repo digest it was pulled by, else its id. One lookup in the image store for both.
+ */
 export function containerStatusOf(ctx: RuntimeContext, c: ContainerRecord): ContainerStatus {
-  const st = toContainerStatus(c, imageRefOf(ctx, c));
-  // As containerd: the image by its first tag when it has one (the kubelet asks by id).
-  const tag = ctx.images.list(c.imageId)[0]?.repoTags[0];
+  const img = ctx.images.list(c.imageId)[0];
+  const st = toContainerStatus(c, img?.repoDigests[0] ?? c.imageId);
+  const tag = img?.repoTags[0];
   if (tag && st.image) st.image = { ...st.image, image: tag };
   return st;
 }

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../../common/errors';
 import { nativeBinary } from '../../common/native';
+import { ownMountPoints } from '../../common/mountinfo';
 
 /** One line of a user namespace's uid_map or gid_map (CRI's IDMapping). */
 export interface IdMapping {
@@ -196,22 +197,16 @@ export async function stopPidHolder(dir: string, timeoutMs = 5000): Promise<void
   fs.rmSync(file, { force: true });
 }
 
-const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
 /** Whether something is mounted on p in our mount namespace (for recovery after a restart). */
 export function isMountPoint(p: string): boolean {
-  const target = path.resolve(p);
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l && unescapeMount(l.split(' ')[4] ?? '') === target);
+  return ownMountPoints().includes(path.resolve(p));
 }
 
 /** Whether anything is mounted at dir or below it (a directory that must not be removed recursively yet). */
 export function hasMountsBelow(dir: string): boolean {
   const top = path.resolve(dir);
   const prefix = top.endsWith('/') ? top : `${top}/`;
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => {
-    const point = l && unescapeMount(l.split(' ')[4] ?? '');
-    return point === top || (!!point && point.startsWith(prefix));
-  });
+  return ownMountPoints().some((point) => point === top || point.startsWith(prefix));
 }
 
 /**

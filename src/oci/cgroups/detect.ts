@@ -1,6 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../../common/errors';
+import { parseMountInfo, type MountInfoEntry } from '../../common/mountinfo';
+
+export { parseMountInfo, type MountInfoEntry };
 
 /**
  * Which cgroup hierarchies this host has and where they are mounted, read from /proc/self/mountinfo (never from
@@ -31,34 +34,6 @@ export interface CgroupLayout {
   readonly unified?: Hierarchy;
 }
 
-export interface MountInfoEntry {
-  root: string;
-  mountPoint: string;
-  fsType: string;
-  superOptions: string[];
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
-function unescapeOctal(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-export function parseMountInfo(text: string): MountInfoEntry[] {
-  const out: MountInfoEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    const f = line.split(' ');
-    const sep = f.indexOf('-', 6);
-    if (sep < 0 || f.length < sep + 4) continue;
-    out.push({
-      root: unescapeOctal(f[3]),
-      mountPoint: unescapeOctal(f[4]),
-      fsType: f[sep + 1],
-      superOptions: f[sep + 3].split(','),
-    });
-  }
-  return out;
-}
 
 /** /proc/<pid>/cgroup: controller list (or "" for the v2 line) → cgroup path. */
 export function parseProcCgroup(text: string): Map<string, string> {
