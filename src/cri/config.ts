@@ -12,6 +12,7 @@
  *   runtimes: {runc: {path: /usr/sbin/runc}}
  *   streaming: {address: "127.0.0.1:0"}
  *   cgroupDriver: cgroupfs           # or systemd: must match the kubelet's cgroupDriver
+ *   sandbox: {pauseImage: ""}         # "" (default): no pause process; an image: an infra container per pod
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -44,6 +45,8 @@ export interface BerthdConfig {
   runtimes: Record<string, RuntimeHandlerConfig>;
   streaming: { address: string };
   cgroupDriver: 'cgroupfs' | 'systemd';
+  /** pauseImage "" = namespaces pinned by bind mounts alone; otherwise every pod runs this image as its infra container. */
+  sandbox: { pauseImage: string };
 }
 
 /** Command-line overrides; a value here wins over the file. */
@@ -54,7 +57,7 @@ export interface ConfigOverrides {
   logLevel?: string;
 }
 
-const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'streaming', 'cgroupDriver'] as const;
+const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'streaming', 'cgroupDriver', 'sandbox'] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 /** A RuntimeClass handler is a DNS label (node.k8s.io/v1). */
 const HANDLER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -173,6 +176,10 @@ export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}): B
   const cgroupDriver = d.cgroupDriver === undefined ? 'cgroupfs' : d.cgroupDriver;
   if (cgroupDriver !== 'cgroupfs' && cgroupDriver !== 'systemd') throw invalid('cgroupDriver', `must be cgroupfs or systemd, got ${JSON.stringify(cgroupDriver)}`);
 
+  const sandboxDoc = d.sandbox === undefined || d.sandbox === null ? {} : map(d.sandbox, 'sandbox', ['pauseImage']);
+  const pauseImage = sandboxDoc.pauseImage ?? '';
+  if (typeof pauseImage !== 'string' || /\s/.test(pauseImage)) throw invalid('sandbox.pauseImage', 'must be an image reference such as registry.k8s.io/pause:3.10, or "" for none');
+
   return {
     root,
     state,
@@ -184,6 +191,7 @@ export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}): B
     runtimes: runtimes(d.runtimes, 'runtimes'),
     streaming: { address },
     cgroupDriver,
+    sandbox: { pauseImage },
   };
 }
 

@@ -83,7 +83,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
       socket: config.listen, log, images: store, version: VERSION,
       runtime: {
         root: config.root, state: config.state, cni: config.cni, runtimes: config.runtimes, cgroupDriver: config.cgroupDriver,
-        streamingAddress: config.streaming.address,
+        streamingAddress: config.streaming.address, pauseImage: config.sandbox.pauseImage,
       },
     });
     await server.start();

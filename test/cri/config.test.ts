@@ -20,6 +20,7 @@ describe('config', () => {
     expect(validateConfig(undefined)).toEqual({
       root: '/var/lib/berth', state: '/run/berth', listen: '/run/berth/berthd.sock', logLevel: 'info', maxConcurrentDownloads: 3,
       registries: {}, cni: { confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'] }, runtimes: {}, streaming: { address: '127.0.0.1:0' }, cgroupDriver: 'cgroupfs',
+      sandbox: { pauseImage: '' },
     });
     expect(validateConfig({}, { state: '/tmp/s' }).listen).toBe('/tmp/s/berthd.sock');
     expect(validateConfig({ listen: 'unix:///x/y.sock', state: '/s' }, { listen: '/z.sock' }).listen).toBe('/z.sock');
@@ -38,6 +39,9 @@ describe('config', () => {
     expect(fieldOf(() => validateConfig({ logLevel: 'loud' }))).toBe('logLevel');
     expect(fieldOf(() => validateConfig({ cgroupDriver: 'cgroupv3' }))).toBe('cgroupDriver');
     expect(validateConfig({ cgroupDriver: 'systemd' }).cgroupDriver).toBe('systemd');
+    expect(fieldOf(() => validateConfig({ sandbox: { pauseImage: 'a b' } }))).toBe('sandbox.pauseImage');
+    expect(fieldOf(() => validateConfig({ sandbox: { image: 'pause' } }))).toBe('sandbox.image');
+    expect(validateConfig({ sandbox: { pauseImage: 'registry.k8s.io/pause:3.10' } }).sandbox.pauseImage).toBe('registry.k8s.io/pause:3.10');
     expect(fieldOf(() => validateConfig({ root: 'var/lib' }))).toBe('root');
     expect(fieldOf(() => validateConfig({}, { logLevel: 'loud' }))).toBe('--log-level');
     expect(keyPath('a', 'b-c')).toBe('a.b-c');

@@ -208,6 +208,15 @@ export async function startSlowProxy(targetPort: number, bytesPerSecond: number)
   };
 }
 
+/** A CNI conflist in `netDir` for berth-bridge with host-local IPAM: one bridge, one IPv4 subnet, no masquerade. */
+export function writeBridgeNetwork(netDir: string, o: { name: string; bridge: string; subnet: string; ipamDir: string }): void {
+  fs.mkdirSync(netDir, { recursive: true });
+  fs.writeFileSync(path.join(netDir, '10-test.conflist'), JSON.stringify({
+    cniVersion: '1.0.0', name: o.name,
+    plugins: [{ type: 'berth-bridge', bridge: o.bridge, isGateway: true, ipMasq: false, ipam: { type: 'berth-host-local', dataDir: o.ipamDir, ranges: [[{ subnet: o.subnet }]] } }],
+  }));
+}
+
 /** Every path under `dir`, relative. */
 export function walk(dir: string): string[] {
   const out: string[] = [];

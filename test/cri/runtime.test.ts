@@ -11,7 +11,7 @@ import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempD
 import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
 import { cgroupDirsMatching } from '../helpers/oci';
 import { answerTo, spdyCommand, spdyConnect, spdyForward, wsCommand } from './streaming-clients';
-import { berthctl, criClient, killShim, requireBuilt, startBerthd, stopBerthds, type Berthd, type CriClient } from './helpers';
+import { berthctl, criClient, killShim, requireBuilt, startBerthd, stopBerthds, writeBridgeNetwork, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
 
@@ -48,12 +48,8 @@ beforeAll(async () => {
   dir = tempDir('berth-rt-');
   logDir = path.join(dir, 'logs');
   const netDir = path.join(dir, 'net.d');
-  fs.mkdirSync(netDir);
   trackLink(BRIDGE);
-  fs.writeFileSync(path.join(netDir, '10-test.conflist'), JSON.stringify({
-    cniVersion: '1.0.0', name: `rt${PID}`,
-    plugins: [{ type: 'berth-bridge', bridge: BRIDGE, isGateway: true, ipMasq: false, ipam: { type: 'berth-host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: `${SUBNET}.0/24` }]] } }],
-  }));
+  writeBridgeNetwork(netDir, { name: `rt${PID}`, bridge: BRIDGE, subnet: `${SUBNET}.0/24`, ipamDir: path.join(dir, 'ipam') });
   berthd = await startBerthd({ config: berthdConfig(netDir, path.join(dir, 'no-bin')) });
   cri = criClient(berthd.endpoint);
   await cri.image('PullImage', { image: { image } });

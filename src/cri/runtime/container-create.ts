@@ -19,7 +19,7 @@ import { containerName, type ContainerRecord, type SandboxRecord } from '../stor
 import type { ContainerConfig, CreateContainerRequest, CreateContainerResponse } from '../types';
 import type { CgroupDriver, RuntimeContext } from './context';
 import { containerEventStatuses } from './container-status';
-import { sandboxShmDir } from './sandbox-teardown';
+import { sandboxShmDir } from './sandbox-paths';
 
 export function validateContainerConfig(config: ContainerConfig | null): ContainerConfig {
   if (!config) throw invalid('config', 'is required');

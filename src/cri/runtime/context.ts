@@ -29,6 +29,8 @@ export interface RuntimeContext {
   /** Per-boot directory for sandboxes and container bundles (<state>/cri). */
   stateDir: string;
   cgroupDriver: CgroupDriver;
+  /** "" = no pause process; otherwise the image of every pod's infra container. */
+  pauseImage: string;
   /** The lowest oom_score_adj a container may be given (this process's own, without CAP_SYS_RESOURCE). */
   minOomScoreAdj: number;
   /** Set by UpdateRuntimeConfig. */

@@ -19,12 +19,27 @@ export function recordExit(ctx: RuntimeContext, c: ContainerRecord, e: Pick<Exit
   ctx.events.publish(c.id, 'CONTAINER_STOPPED_EVENT', () => containerEventStatuses(ctx, c));
 }
 
+/**
+ * A pod whose infra container died has lost its shared PID namespace (and pause's reaping): not ready, as
+ * containerd reports it, so that the kubelet stops it and makes a new one.
+ */
+function infraExited(ctx: RuntimeContext, id: string): void {
+  const s = ctx.sandboxes.all().find((x) => x.infra?.id === id);
+  if (!s || s.state !== 'ready') return;
+  s.state = 'notready';
+  ctx.sandboxes.put(s);
+  ctx.log.warn('infra container exited: pod sandbox not ready', { sandboxId: s.id, containerId: id });
+}
+
 /** The shim's events → records. Returns the function that stops listening. */
 export function followShimEvents(ctx: RuntimeContext, subscribe: (fn: (e: TaskEvent) => void, replay: boolean) => () => void): () => void {
   return subscribe((e) => {
     if (e.type !== 'exit' || e.execId) return;
     const c = ctx.containers.find(e.id);
-    if (!c || c.id !== e.id) return;
+    if (!c || c.id !== e.id) {
+      infraExited(ctx, e.id);
+      return;
+    }
     recordExit(ctx, c, { exitCode: e.exitCode, exitedAt: e.timestamp, oomKilled: e.oomKilled });
   }, true);
 }

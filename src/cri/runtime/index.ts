@@ -34,6 +34,8 @@ export interface RuntimeOptions {
   cgroupDriver: CgroupDriver;
   /** host:port of the streaming server (port 0: any free one). */
   streamingAddress: string;
+  /** The infra container image of every pod; "" or absent: none (namespaces pinned by bind mounts). */
+  pauseImage?: string;
   /** The berth-shim executable (default: found beside berthd). */
   shimBinary?: string;
 }
@@ -66,6 +68,7 @@ export class Runtime {
       locks: new KeyedLock(),
       stateDir,
       cgroupDriver: options.cgroupDriver,
+      pauseImage: options.pauseImage ?? '',
       minOomScoreAdj: ownOomScoreAdj(),
       podCidr: '',
       version: options.version,

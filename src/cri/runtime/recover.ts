@@ -91,6 +91,7 @@ async function removeOrphans(ctx: RuntimeContext): Promise<void> {
   for (const dir of orphans('sandboxes', (id) => ctx.sandboxes.find(id)?.id === id)) {
     ctx.log.warn('releasing an orphaned sandbox directory', { dir });
     await stopPidHolder(path.join(dir, 'ns')).catch(() => undefined);
+    await unmount(path.join(dir, 'infra', 'rootfs')).catch(() => undefined);
     await unmount(path.join(dir, 'shm')).catch(() => undefined);
     await releaseNamespaces(path.join(dir, 'ns')).catch(() => undefined);
     if (!hasMountsBelow(dir)) fs.rmSync(dir, { recursive: true, force: true });

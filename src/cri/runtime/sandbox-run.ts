@@ -1,8 +1,9 @@
 /**
- * RunPodSandbox without a pause process: the pod's network, IPC and UTS namespaces are created and pinned by
- * bind mounts under the sandbox's directory (a PID namespace, when the pod shares one, is held by a tiny
- * holder process); hostname, hosts and resolv.conf files are written for the containers to bind-mount; CNI
- * attaches the network namespace. The record is written first as `creating`, so a crash half-way is torn
+ * RunPodSandbox, by default without a pause process: the pod's network, IPC and UTS namespaces are created and
+ * pinned by bind mounts under the sandbox's directory (a PID namespace, when the pod shares one, is held by a
+ * tiny holder process); hostname, hosts and resolv.conf files are written for the containers to bind-mount; CNI
+ * attaches the network namespace. With `sandbox.pauseImage` configured, an infra container of that image then
+ * joins the namespaces (sandbox-infra.ts). The record is written first as `creating`, so a crash half-way is torn
  * down at the next start; a failure here tears down what was done and leaves no record.
  */
 import * as fs from 'node:fs';
@@ -16,7 +17,9 @@ import { mountTmpfs, pinNamespaces, startPidHolder } from '../sandbox/host';
 import { sandboxName, type SandboxRecord } from '../store';
 import type { PodSandboxConfig, RunPodSandboxRequest, RunPodSandboxResponse } from '../types';
 import { nowNs, type RuntimeContext } from './context';
-import { releaseSandbox, removeSandboxDir, sandboxNsDir, sandboxShmDir } from './sandbox-teardown';
+import { ensurePauseImage, startInfra } from './sandbox-infra';
+import { sandboxNsDir, sandboxShmDir } from './sandbox-paths';
+import { releaseSandbox, removeSandboxDir } from './sandbox-teardown';
 
 /** kubelet's default /dev/shm size (64 MiB), as containerd and docker mount it. */
 const SHM_BYTES = 64 * 1024 * 1024;
@@ -49,6 +52,7 @@ export function validateSandboxConfig(config: PodSandboxConfig | null): PodSandb
 export async function runPodSandbox(ctx: RuntimeContext, req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> {
   const config = validateSandboxConfig(req.config);
   ctx.handlers.resolve(req.runtimeHandler, 'runtime_handler'); // an unknown handler fails before anything is made
+  if (ctx.pauseImage) await ensurePauseImage(ctx); // so does a pause image that cannot be pulled
   const id = newId();
   const name = sandboxName(config);
   ctx.sandboxes.names.reserve(name, id, 'pod sandbox');
@@ -93,7 +97,8 @@ async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
   rec.namespaces = { network: pinned.net, ipc: pinned.ipc, uts: pinned.uts, user: pinned.user };
   ctx.sandboxes.put(rec);
   crashPoint('sandbox-run:pinned');
-  if (!rec.hostPid && config.linux?.securityContext?.namespaceOptions?.pid === 'POD') {
+  // With an infra container, it is the pod's PID 1 instead of the holder.
+  if (!ctx.pauseImage && !rec.hostPid && config.linux?.securityContext?.namespaceOptions?.pid === 'POD') {
     const pid = await startPidHolder(sandboxNsDir(rec));
     rec.namespaces.pid = `/proc/${pid}/ns/pid`;
     ctx.sandboxes.put(rec);
@@ -110,6 +115,10 @@ async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
     ctx.sandboxes.put(rec);
   }
   fs.writeFileSync(path.join(rec.dir, 'hosts'), rec.hostNetwork ? readHostFile('/etc/hosts') : hostsFile(hostname, rec.ips), { mode: 0o644 });
+  if (ctx.pauseImage) {
+    await startInfra(ctx, rec);
+    crashPoint('sandbox-run:infra-started');
+  }
 }
 
 function readHostFile(p: string): string {

@@ -10,8 +10,8 @@ export function podSandboxStatus(ctx: RuntimeContext, req: PodSandboxStatusReque
   const info: Record<string, string> = {};
   if (req.verbose) {
     info.info = JSON.stringify({
-      pid: 0, runtimeHandler: s.runtimeHandler, namespaces: s.namespaces, network: s.network, cgroupParent: s.cgroupParent,
-      sandboxDir: s.dir, config: s.config, noPause: true,
+      pid: s.infra?.pid ?? 0, infraContainerId: s.infra?.id, runtimeHandler: s.runtimeHandler, namespaces: s.namespaces, network: s.network, cgroupParent: s.cgroupParent,
+      sandboxDir: s.dir, config: s.config, noPause: !s.infra,
     });
   }
   return {

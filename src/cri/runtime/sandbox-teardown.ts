@@ -1,19 +1,18 @@
 /**
- * Releasing what a sandbox holds on the host: its CNI attachment, PID-namespace holder, /dev/shm and pinned
- * namespaces. Every step runs even when an earlier one fails or its object is already gone (a CNI config
+ * Releasing what a sandbox holds on the host: its infra container (if any), CNI attachment, PID-namespace
+ * holder, /dev/shm and pinned namespaces. Every step runs even when an earlier one fails or its object is already gone (a CNI config
  * removed, a netns unmounted by hand), so StopPodSandbox, a failed RunPodSandbox and recovery after a crash
  * all converge on nothing left; the first error is reported after all steps ran.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { SandboxRecord } from '../store';
 import { crashPoint } from '../../common/crash-point';
 import { BerthError } from '../../common/errors';
 import { hasMountsBelow, releaseNamespaces, stopPidHolder, unmount } from '../sandbox/host';
 import type { RuntimeContext } from './context';
+import { stopInfra } from './sandbox-infra';
+import { sandboxNsDir, sandboxShmDir } from './sandbox-paths';
 
-export const sandboxNsDir = (s: SandboxRecord): string => path.join(s.dir, 'ns');
-export const sandboxShmDir = (s: SandboxRecord): string => path.join(s.dir, 'shm');
 
 export async function releaseSandbox(ctx: RuntimeContext, s: SandboxRecord): Promise<void> {
   let first: unknown;
@@ -25,6 +24,8 @@ export async function releaseSandbox(ctx: RuntimeContext, s: SandboxRecord): Pro
       first ??= err;
     }
   };
+  // First: the infra container is the PID 1 of a shared PID namespace, and holds the pod's namespaces.
+  await step('stopping the infra container', () => stopInfra(ctx, s));
   if (!s.hostNetwork) {
     const netns = s.namespaces.network && fs.existsSync(s.namespaces.network) ? s.namespaces.network : '';
     await step('CNI DEL', () => ctx.network.detach(s.id, netns));

@@ -31,6 +31,8 @@ export interface SandboxRecord {
   /** The CNI network the pod was attached to ("" when host network). */
   network: string;
   cgroupParent: string;
+  /** The infra container when the config names a pause image (its task lives in the shim; not a CRI container). */
+  infra?: { id: string; image: string; pid: number };
 }
 
 export function sandboxName(config: PodSandboxConfig): string {
