@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- <oci|pull|cni|shim|cri|agent|all>
+// npm run bench -- <oci|pull|cni|shim|cri|kubelet|agent|all>
 // Benchmarks report numbers (a table on stdout, JSON in build/bench/<name>.json); they never gate on targets.
 'use strict';
 
@@ -10,11 +10,15 @@ const BENCHMARKS = {
   cni: () => require('./bench/cni').benchCni(),
   shim: () => require('./bench/shim').benchShim(),
   cri: () => require('./bench/cri').benchCri(),
+  kubelet: () => require('./bench/kubelet').benchKubelet(),
   agent: { issue: '06' },
 };
 
 const USAGE = `usage: npm run bench -- <${[...Object.keys(BENCHMARKS), 'all'].join('|')}>
   env BENCH_RUNS (default 30), BENCH_WARMUP (default 2)
+  kubelet: pod creation → Running through a real kubelet, one hack/cluster per runtime (berthd, containerd 2.x,
+    containerd 1.6), one at a time; env BENCH_KUBELET_SEQ (default 20, one by one), BENCH_KUBELET_BURST (default
+    50, at once), BENCH_KUBELET_RUNTIMES (default berthd,containerd-2,containerd-1.6)
 `;
 
 async function main(argv) {

@@ -41,6 +41,17 @@ export async function during<T>(step: string, p: Promise<T>): Promise<T> {
   }
 }
 
+/** As `during`, for a whole step: any failure is reworded as part of it (`execing command in container X: …`). */
+export async function within<T>(step: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof RpcError) throw err.within(step);
+    if (err instanceof BerthError) throw new BerthError(err.kind, `${step}: ${err.message}`, { cause: err });
+    throw new BerthError('Internal', `${step}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** `unix:///path`, `unix:path` or a bare absolute path → the address grpc-js dials. */
 export function normalizeEndpoint(endpoint: string): string {
   if (endpoint.startsWith('unix://')) return endpoint;

@@ -72,6 +72,30 @@ export interface ShimStreamingBackendOptions {
 
 type Target = { id: string; execId?: string };
 
+/** How long a tty exec waits for the client's first terminal size before it starts without one. */
+const FIRST_SIZE_WAIT_MS = 1000;
+
+/** The client's terminal size, as soon as it is known (replayed if it already is), or undefined after `ms`. */
+function firstSize(io: StreamIo, ms: number): Promise<TerminalSize | undefined> {
+  return new Promise((resolve) => {
+    let off: (() => void) | undefined;
+    let done = false;
+    const finish = (s: TerminalSize | undefined): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      io.signal.removeEventListener('abort', onAbort);
+      off?.(); // unset while a replayed size calls in during the subscription: undone just below
+      resolve(s);
+    };
+    const onAbort = (): void => finish(undefined);
+    const timer = setTimeout(() => finish(undefined), ms);
+    io.signal.addEventListener('abort', onAbort, { once: true });
+    off = io.onResize((s) => finish(s));
+    if (done) off();
+  });
+}
+
 export class ShimStreamingBackend implements StreamingBackend {
   constructor(private readonly o: ShimStreamingBackendOptions) {}
 
@@ -81,7 +105,12 @@ export class ShimStreamingBackend implements StreamingBackend {
     const target = { id: r.containerId, execId };
     // attach: the output (and the exit) wait for our Attach, so nothing is lost in between. stdinOnce: an
     // attach stream that goes away closes the process's input, and no exec waits for input forever.
-    await shim.exec({ id: r.containerId, execId, process: { args: r.cmd, terminal: r.tty }, stdin: r.stdin, stdinOnce: true, attach: true });
+    // A tty starts at the client's size: a command that asks for it at once (stty size, a full-screen
+    // program) must not see 0x0. Clients send their size as soon as the streams are up.
+    const size = r.tty ? await firstSize(io, FIRST_SIZE_WAIT_MS) : undefined;
+    await shim.exec({
+      id: r.containerId, execId, process: { args: r.cmd, terminal: r.tty, consoleSize: size && { rows: size.height, cols: size.width } }, stdin: r.stdin, stdinOnce: true, attach: true,
+    });
     try {
       const code = await this.relay(shim, target, r.tty, io, true);
       return code ?? (await shim.wait(target)).exitCode;
