@@ -325,7 +325,9 @@ export class TaskManager {
       user: p.hasUser && p.user ? { uid: p.user.uid, gid: p.user.gid, additionalGids: p.user.additionalGids ?? [] } : base.user,
       terminal: !!p.terminal,
     };
+    // The container's own size never carries over; the caller's (a tty client's first resize) does.
     delete proc.consoleSize;
+    if (p.terminal && p.consoleSize && p.consoleSize.rows > 0 && p.consoleSize.cols > 0) proc.consoleSize = { height: p.consoleSize.rows, width: p.consoleSize.cols };
     return proc;
   }
 

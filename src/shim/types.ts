@@ -36,6 +36,7 @@ export interface ProcessSpec {
   user?: User;
   hasUser?: boolean;
   terminal?: boolean;
+  consoleSize?: Size | null;
 }
 
 export interface ExecRequest {
