@@ -1,15 +1,15 @@
 /**
  * A real kubelet on berthd (hack/cluster up --runtime berthd): the node gets Ready as berth://<version>, and the
  * kinds of pods a cluster runs work end to end: a Deployment behind probes, a Job with an init container, a
- * pod of two containers sharing an emptyDir with configMap/secret/downwardAPI volumes, a postStart hook, a
- * failing liveness probe, an OOM kill, host network, and a RuntimeClass for the runc handler; kubectl exec,
- * attach, logs -f, cp and port-forward through berthd's streaming server. Deleting the
+ * pod of two containers sharing an emptyDir with configMap/secret/downwardAPI volumes, a postStart and a preStop
+ * hook, a failing liveness probe, an OOM kill, host network, and a RuntimeClass for the runc handler; kubectl
+ * exec (-i and -it), attach, logs -f, cp and port-forward through berthd's streaming server. Deleting the
  * pods leaves nothing behind on the node.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import { type Cluster, down, getThroughPortForward, kubectl, kubectlPath, up } from './cluster';
 
@@ -95,6 +95,11 @@ test('kubectl exec (with stdin and the exit code), attach, logs -f, cp and port-
   const web = JSON.parse(kubectl(c, ['get', 'pods', '-l', 'app=web', '-o', 'json'])).items[0].metadata.name as string;
   expect(kubectl(c, ['exec', '-i', web, '--', 'sh', '-c', 'read line; echo "got $line in $(hostname)"'], 'hello\n')).toBe(`got hello in ${web}\n`);
   expect(() => kubectl(c, ['exec', web, '--', 'sh', '-c', 'exit 3'])).toThrow(/→ 3:/);
+  // -it needs a terminal on kubectl's side: script(1) gives it one, of a size kubectl sends through the resize channel.
+  const tty = spawnSync('script', ['-qfec', `stty rows 31 cols 97; ${kubectlPath()} --kubeconfig ${c.kubeconfig} exec -it ${web} -- sh -c 'tty; stty size; exit 4'`, '/dev/null'],
+    { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+  expect(tty.stdout.replace(/\r/g, '')).toMatch(/^\/dev\/pts\/\d+\n31 97\n/m);
+  expect(tty.status).toBe(4);
   expect(await getThroughPortForward(c, web, '/hostname')).toBe(`${web}\n`);
   // cp is tar through exec, both ways.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-e2e-cp-'));
@@ -181,6 +186,27 @@ test('two containers share an emptyDir; configMap, secret and downwardAPI volume
   const st = pod('duo').status.containerStatuses as Obj[];
   expect(st.map((s) => s.ready)).toEqual([true, true]);
   expect(st.every((s) => s.restartCount === 0)).toBe(true);
+}, 180_000);
+
+test('a preStop hook runs before the container gets its SIGTERM, within the grace period', async () => {
+  // On the node's filesystem (inside its host root, which goes with the cluster), where the hook's trace outlives the pod.
+  const out = path.join(c.nodes[0].hostRoot, 'var/lib/berth-e2e-hook');
+  fs.mkdirSync(out, { recursive: true });
+  apply({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hooked' },
+    spec: {
+      terminationGracePeriodSeconds: 20,
+      containers: [busybox('c', "trap 'echo term >> /out/trace; exit 0' TERM; echo started > /out/trace; while true; do sleep 1; done", {
+        volumeMounts: [{ name: 'out', mountPath: '/out' }],
+        lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo prestop >> /out/trace; sleep 2'] } } },
+      })],
+      volumes: [{ name: 'out', hostPath: { path: out, type: 'Directory' } }],
+    },
+  });
+  kubectl(c, ['wait', '--for=condition=Ready', 'pod/hooked', '--timeout=120s']);
+  kubectl(c, ['delete', 'pod/hooked', '--wait=true', '--timeout=60s']);
+  // The hook ran to its end before the signal, and the trap ran: no SIGKILL at the end of the grace period.
+  expect(fs.readFileSync(path.join(out, 'trace'), 'utf8')).toBe('started\nprestop\nterm\n');
 }, 180_000);
 
 test('a failing liveness probe restarts the container; an OOM kill is reported as OOMKilled with 137', async () => {
