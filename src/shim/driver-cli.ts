@@ -9,12 +9,19 @@ import { consoleSocket, runUnderMonitor, type MonitorOptions } from './monitor';
 
 interface RunResult { code: number; stdout: string; stderr: string }
 
+export type CgroupDriverName = 'cgroupfs' | 'systemd';
+
 export class CliDriver implements OciDriver {
-  constructor(readonly name: string, private readonly root: string) {}
+  /** Global flags of every call: the state root, and systemd's cgroup management when asked (containerd's SystemdCgroup). */
+  private readonly global: string[];
+
+  constructor(readonly name: string, private readonly root: string, cgroupDriver: CgroupDriverName = 'cgroupfs') {
+    this.global = ['--root', root, ...(cgroupDriver === 'systemd' ? ['--systemd-cgroup'] : [])];
+  }
 
   private run(args: string[], input?: string): Promise<RunResult> {
     return new Promise((resolve) => {
-      const child = execFile(this.name, ['--root', this.root, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const child = execFile(this.name, [...this.global, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
         resolve({ code, stdout, stderr });
       });
@@ -30,7 +37,7 @@ export class CliDriver implements OciDriver {
 
   async create(id: string, bundle: string, monitor: MonitorOptions): Promise<number> {
     const log = path.join(monitor.dir, 'runtime.log');
-    const args = [this.name, '--root', this.root, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', path.join(monitor.dir, 'pid')];
+    const args = [this.name, ...this.global, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', path.join(monitor.dir, 'pid')];
     if (monitor.terminal) args.push('--console-socket', consoleSocket(monitor.dir));
     try {
       return await runUnderMonitor(monitor, [...args, id]);
@@ -117,7 +124,7 @@ export class CliDriver implements OciDriver {
     const processFile = path.join(monitor.dir, 'process.json');
     fs.writeFileSync(processFile, JSON.stringify(proc), { mode: 0o600 });
     const log = path.join(monitor.dir, 'runtime.log');
-    const args = [this.name, '--root', this.root, '--log', log, '--log-format', 'json', 'exec', '--detach', '--process', processFile, '--pid-file', path.join(monitor.dir, 'pid')];
+    const args = [this.name, ...this.global, '--log', log, '--log-format', 'json', 'exec', '--detach', '--process', processFile, '--pid-file', path.join(monitor.dir, 'pid')];
     if (monitor.terminal) args.push('--console-socket', consoleSocket(monitor.dir));
     try {
       return await runUnderMonitor(monitor, [...args, id]);

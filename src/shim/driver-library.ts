@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { Logger } from '../common/log';
 import { Runtime, type Process, type Spec } from '../oci';
+import type { CgroupDriverName } from './driver-cli';
 import type { OciDriver, OciStatus, TaskStats } from './driver';
 import { consoleSocket, monitorArgs, monitorBinary, type MonitorOptions } from './monitor';
 
@@ -11,9 +12,9 @@ export class LibraryDriver implements OciDriver {
   readonly name = 'berth';
   private readonly runtime: Runtime;
 
-  constructor(root: string, logger: Logger) {
+  constructor(root: string, logger: Logger, cgroupDriver: CgroupDriverName = 'cgroupfs') {
     // One shim serves every container of the node: berth-spawner keeps its fork(2) cost off each start.
-    this.runtime = new Runtime({ root, logger, spawner: true });
+    this.runtime = new Runtime({ root, logger, spawner: true, cgroupDriver });
   }
 
   async create(id: string, bundle: string, monitor: MonitorOptions): Promise<number> {

@@ -13,6 +13,8 @@ export interface TaskRecord {
   bundle: string;
   /** "berth" (the library) or a runc-compatible binary's path. */
   runtime: string;
+  /** Absent in records of older shims: cgroupfs. */
+  cgroupDriver?: 'cgroupfs' | 'systemd';
   terminal: boolean;
   stdin: boolean;
   stdinOnce: boolean;

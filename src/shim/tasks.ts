@@ -11,7 +11,7 @@ import { isExecutable } from '../common/files';
 import type { Logger } from '../common/log';
 import type { Process } from '../oci';
 import type { OciDriver, OciStatus, TaskStats } from './driver';
-import { CliDriver } from './driver-cli';
+import { CliDriver, type CgroupDriverName } from './driver-cli';
 import { LibraryDriver } from './driver-library';
 import type { EventBus } from './events';
 import { monitorCommand, readExitRecord, watchMonitor, type MonitorOptions } from './monitor';
@@ -66,11 +66,11 @@ export class TaskManager {
       if (!rec || rec.creating) {
         // A create cut short by our death: nothing was promised to anyone, so everything goes.
         this.log.warn('removing a task whose create did not finish', { id: entry.id });
-        if (rec) await this.driverFor(rec.runtime).delete(entry.id, true).catch(() => undefined);
+        if (rec) await this.driverFor(rec.runtime, rec.cgroupDriver).delete(entry.id, true).catch(() => undefined);
         this.store.remove(entry.id);
         continue;
       }
-      const task: Task = { record: rec, init: new Proc(this.store.dir(rec.id), rec.id, ''), driver: this.driverFor(rec.runtime), execs: new Map() };
+      const task: Task = { record: rec, init: new Proc(this.store.dir(rec.id), rec.id, ''), driver: this.driverFor(rec.runtime, rec.cgroupDriver), execs: new Map() };
       this.tasks.set(rec.id, task);
       await this.follow(task, task.init, () => task.record.pid);
       for (const ex of entry.execs) {
@@ -93,14 +93,16 @@ export class TaskManager {
     const runtime = !req.runtime || req.runtime === 'berth' ? 'berth' : req.runtime;
     if (runtime !== 'berth' && !(path.isAbsolute(runtime) && isExecutable(runtime))) throw invalid('runtime', `${JSON.stringify(runtime)} is not "berth" or the absolute path of an executable`);
     if (!fs.existsSync(path.join(req.bundle, 'config.json'))) throw invalid('bundle', `${req.bundle} has no config.json`);
+    const cgroupDriver = !req.cgroupDriver || req.cgroupDriver === 'cgroupfs' ? 'cgroupfs' : req.cgroupDriver;
+    if (cgroupDriver !== 'cgroupfs' && cgroupDriver !== 'systemd') throw invalid('cgroup_driver', `${JSON.stringify(req.cgroupDriver)} is not cgroupfs or systemd`);
     return this.locked(req.id, async () => {
       if (this.tasks.has(req.id)) throw new BerthError('AlreadyExists', `task "${req.id}" already exists`);
       const dir = this.store.claim(req.id);
       const record: TaskRecord = {
-        id: req.id, bundle: req.bundle, runtime, terminal: !!req.terminal, stdin: !!req.stdin, stdinOnce: !!req.stdinOnce,
+        id: req.id, bundle: req.bundle, runtime, ...(cgroupDriver === 'systemd' ? { cgroupDriver } : {}), terminal: !!req.terminal, stdin: !!req.stdin, stdinOnce: !!req.stdinOnce,
         logPath: req.logPath ?? '', createdAt: Date.now(), pid: 0, creating: true,
       };
-      const driver = this.driverFor(runtime);
+      const driver = this.driverFor(runtime, cgroupDriver);
       try {
         this.store.write(record);
         if (record.logPath) fs.mkdirSync(path.dirname(record.logPath), { recursive: true });
@@ -401,13 +403,15 @@ export class TaskManager {
     this.events.emit('oom', { id: task.record.id, pid: task.record.pid });
   }
 
-  private driverFor(runtime: string): OciDriver {
-    let d = this.drivers.get(runtime);
+  /** One driver per runtime and cgroup driver; both cgroup drivers share a runtime's state root. */
+  private driverFor(runtime: string, cgroupDriver: CgroupDriverName = 'cgroupfs'): OciDriver {
+    const key = `${cgroupDriver}:${runtime}`;
+    let d = this.drivers.get(key);
     if (!d) {
       d = runtime === 'berth'
-        ? new LibraryDriver(path.join(this.stateDir, 'berth-run'), this.log)
-        : new CliDriver(runtime, path.join(this.stateDir, 'runtimes', runtime.replace(/[^A-Za-z0-9]+/g, '_')));
-      this.drivers.set(runtime, d);
+        ? new LibraryDriver(path.join(this.stateDir, 'berth-run'), this.log, cgroupDriver)
+        : new CliDriver(runtime, path.join(this.stateDir, 'runtimes', runtime.replace(/[^A-Za-z0-9]+/g, '_')), cgroupDriver);
+      this.drivers.set(key, d);
     }
     return d;
   }

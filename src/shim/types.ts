@@ -12,6 +12,8 @@ export interface CreateRequest {
   stdin?: boolean;
   stdinOnce?: boolean;
   logPath?: string;
+  /** "" or "cgroupfs" (default), or "systemd". */
+  cgroupDriver?: string;
 }
 
 export interface KillRequest { id: string; execId?: string; signal?: number; all?: boolean }

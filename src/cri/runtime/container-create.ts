@@ -91,7 +91,7 @@ export async function createContainer(ctx: RuntimeContext, req: CreateContainerR
       writeFileAtomic(path.join(bundle, 'config.json'), stringifyJson(spec), 0o600, { durable: false });
       const shim = await ctx.shim();
       shimCreated = true;
-      const { pid } = await shim.create({ id, bundle, runtime, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, logPath });
+      const { pid } = await shim.create({ id, bundle, runtime, cgroupDriver: ctx.cgroupDriver, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, logPath });
       crashPoint('container-create:task-created');
       rec.pid = pid;
       rec.state = 'created';

@@ -98,7 +98,7 @@ export async function startInfra(ctx: RuntimeContext, s: SandboxRecord): Promise
   writeFileAtomic(path.join(bundle, 'config.json'), stringifyJson(spec), 0o600, { durable: false });
   const shim = await ctx.shim();
   const runtime = ctx.handlers.resolve(s.runtimeHandler, 'runtime_handler');
-  const { pid } = await shim.create({ id, bundle, runtime });
+  const { pid } = await shim.create({ id, bundle, runtime, cgroupDriver: ctx.cgroupDriver });
   await shim.start({ id });
   s.infra.pid = pid;
   if (!s.hostPid && s.config.linux?.securityContext?.namespaceOptions?.pid === 'POD') s.namespaces.pid = `/proc/${pid}/ns/pid`;

@@ -30,17 +30,24 @@ export interface SystemdEndpoint {
   kind: 'bus' | 'peer';
 }
 
+/** The system bus as libdbus and godbus find it: $DBUS_SYSTEM_BUS_ADDRESS when set, else the well-known socket. */
+export function systemBusAddress(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DBUS_SYSTEM_BUS_ADDRESS || '/run/dbus/system_bus_socket';
+}
+
 /**
  * Like go-systemd's dbus.NewWithContext, which runc uses as root: systemd's private socket first, then the
- * system bus.
+ * system bus (read at each connect, so that a daemon's environment decides, as it does for runc).
  */
-export const DEFAULT_ENDPOINTS: readonly SystemdEndpoint[] = [
-  { address: '/run/systemd/private', kind: 'peer' },
-  { address: '/run/dbus/system_bus_socket', kind: 'bus' },
-];
+export function defaultEndpoints(env: NodeJS.ProcessEnv = process.env): SystemdEndpoint[] {
+  return [
+    { address: '/run/systemd/private', kind: 'peer' },
+    { address: systemBusAddress(env), kind: 'bus' },
+  ];
+}
 
 export interface SystemdOptions {
-  /** Tried in order until one accepts a connection; default DEFAULT_ENDPOINTS. */
+  /** Tried in order until one accepts a connection; default defaultEndpoints(). */
   endpoints?: readonly SystemdEndpoint[];
   /** How long to wait for a unit's start/stop job (runc: 30 s). */
   jobTimeoutMs?: number;
@@ -88,7 +95,7 @@ export function systemdError(what: string, err: unknown): BerthError {
 }
 
 /** Connects to the first endpoint that accepts; Unavailable naming every endpoint tried otherwise. */
-export async function connectSystemd(endpoints: readonly SystemdEndpoint[] = DEFAULT_ENDPOINTS): Promise<Connection> {
+export async function connectSystemd(endpoints: readonly SystemdEndpoint[] = defaultEndpoints()): Promise<Connection> {
   const failures: string[] = [];
   for (const ep of endpoints) {
     try {
