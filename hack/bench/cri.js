@@ -402,9 +402,12 @@ async function startPod(cri, rt, ctx, i) {
   const t0 = now();
   const { podSandboxId } = await cri.runtime('RunPodSandbox', { config: pod, runtimeHandler: '' });
   ctx.pods.add(podSandboxId);
+  const t1 = now();
   const { containerId } = await cri.runtime('CreateContainer', { podSandboxId, config: container, sandboxConfig: pod });
+  const t2 = now();
   await cri.runtime('StartContainer', { containerId });
-  return { id: podSandboxId, ms: ms(t0, now()) };
+  const t3 = now();
+  return { id: podSandboxId, ms: ms(t0, t3), rpcs: { run: ms(t0, t1), create: ms(t1, t2), start: ms(t2, t3) } };
 }
 
 /** `fn` over `items`, at most `limit` at a time. */
@@ -492,7 +495,12 @@ async function benchRuntime(rt, env, sizes, log) {
     log(`${rt.label}: idle ${(idle.rssKiB / 1024).toFixed(1)} MiB RSS; ${sizes.pods} pods one after another…`);
 
     const sequential = [];
-    for (let i = 0; i < sizes.pods; i++) sequential.push((await run()).ms);
+    const byRpc = { run: [], create: [], start: [] };
+    for (let i = 0; i < sizes.pods; i++) {
+      const p = await run();
+      sequential.push(p.ms);
+      for (const k of Object.keys(byRpc)) byRpc[k].push(p.rpcs[k]);
+    }
     await removePods(cri, ctx);
 
     log(`${rt.label}: ${sizes.concurrent} pods at once…`);
@@ -531,7 +539,10 @@ async function benchRuntime(rt, env, sizes, log) {
     const idleAfter = measure(Object.fromEntries(rt.idleGroups.map((g) => [g, rt.processes()[g]])));
     return {
       label: rt.label,
-      sequential: { n: sequential.length, median: summary(sequential).median, p95: percentile(sequential, 95), samples: sequential },
+      sequential: {
+        n: sequential.length, median: summary(sequential).median, p95: percentile(sequential, 95), samples: sequential,
+        rpcMedians: Object.fromEntries(Object.entries(byRpc).map(([k, v]) => [k, summary(v).median])),
+      },
       concurrent: { n: conc.length, median: summary(conc.map((p) => p.ms)).median, p95: percentile(conc.map((p) => p.ms), 95), wallMs, samples: conc.map((p) => p.ms) },
       memory, idle, idleAfterRun: idleAfter,
     };
@@ -549,6 +560,9 @@ function report(results, sizes) {
   const figures = [
     ['pod start, one at a time: median (ms)', (r) => r.sequential.median, 1],
     ['pod start, one at a time: p95 (ms)', (r) => r.sequential.p95, 1],
+    ['  of which RunPodSandbox, median (ms)', (r) => r.sequential.rpcMedians.run, 1],
+    ['  of which CreateContainer, median (ms)', (r) => r.sequential.rpcMedians.create, 1],
+    ['  of which StartContainer, median (ms)', (r) => r.sequential.rpcMedians.start, 1],
     [`pod start, ${sizes.concurrent} at once: median (ms)`, (r) => r.concurrent.median, 0],
     [`pod start, ${sizes.concurrent} at once: p95 (ms)`, (r) => r.concurrent.p95, 0],
     [`pod start, ${sizes.concurrent} at once: wall (ms)`, (r) => r.concurrent.wallMs, 0],
