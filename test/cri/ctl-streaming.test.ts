@@ -14,7 +14,7 @@ import { exitCodeFromStatus } from '../../src/cri/ctl/stream-status';
 import { parsePortSpecs } from '../../src/cri/ctl/stream-portforward';
 import { DetachKeys } from '../../src/cri/ctl/terminal';
 import { cgroupDirsMatching } from '../helpers/oci';
-import { BERTHCTL, REPO, criClient, killShim, requireBuilt, startBerthd, stopBerthds, type Berthd, type CriClient } from './helpers';
+import { BERTHCTL, criClient, REPO, requireBuilt, shutDownBerthd, startBerthd, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
 
@@ -163,13 +163,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   try {
-    if (cri) {
-      const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-      for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
-      cri.close();
-    }
-    await stopBerthds();
-    if (berthd) killShim(berthd.state);
+    await shutDownBerthd(cri, berthd);
     await stopAll();
     const below = (d: string): string[] => [...fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => below(path.join(d, e.name))), d];
     for (const d of cgroupDirsMatching(CGROUP_ROOT).flatMap(below)) {

@@ -208,6 +208,22 @@ export async function startSlowProxy(targetPort: number, bytesPerSecond: number)
   };
 }
 
+/** Removes every pod berthd lists (a suite's afterEach and afterAll, also after a failed test). */
+export async function removeAllPods(cri: CriClient): Promise<void> {
+  const pods = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {}).catch(() => ({ items: [] }));
+  for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
+}
+
+/** A suite's end for berthd: its pods removed, the client closed, every berthd stopped, then `berthd`'s shim. */
+export async function shutDownBerthd(cri: CriClient | undefined, berthd: Berthd | undefined): Promise<void> {
+  if (cri) {
+    await removeAllPods(cri);
+    cri.close();
+  }
+  await stopBerthds();
+  if (berthd) killShim(berthd.state);
+}
+
 /** A CNI conflist in `netDir` for berth-bridge with host-local IPAM: one bridge, one IPv4 subnet, no masquerade. */
 export function writeBridgeNetwork(netDir: string, o: { name: string; bridge: string; subnet: string; ipamDir: string }): void {
   fs.mkdirSync(netDir, { recursive: true });

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempDir, type RegistryProcess } from '../image/helpers';
 import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
 import { cgroupDirsMatching } from '../helpers/oci';
-import { REPO, criClient, killShim, requireBuilt, startBerthd, stopBerthds, walk, writeBridgeNetwork, type Berthd, type CriClient } from './helpers';
+import { criClient, killShim, removeAllPods, REPO, requireBuilt, shutDownBerthd, startBerthd, walk, writeBridgeNetwork, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
 
@@ -51,13 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    if (cri) {
-      const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-      for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
-      cri.close();
-    }
-    await stopBerthds();
-    if (berthd) killShim(berthd.state);
+    await shutDownBerthd(cri, berthd);
     await stopAll();
     await cleanupNet();
     for (const d of cgroupDirsMatching(CGROUP_ROOT).concat(cgroupDirsMatching('pp')).filter((x) => x.includes(CGROUP_ROOT)).sort((a, b) => b.length - a.length)) {
@@ -73,8 +67,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-  for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
+  await removeAllPods(cri);
 });
 
 let seq = 0;

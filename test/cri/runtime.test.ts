@@ -11,7 +11,7 @@ import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempD
 import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
 import { cgroupDirsMatching } from '../helpers/oci';
 import { answerTo, spdyCommand, spdyConnect, spdyForward, wsCommand } from './streaming-clients';
-import { berthctl, criClient, killShim, requireBuilt, startBerthd, stopBerthds, writeBridgeNetwork, type Berthd, type CriClient } from './helpers';
+import { berthctl, criClient, removeAllPods, requireBuilt, shutDownBerthd, startBerthd, writeBridgeNetwork, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
 
@@ -57,13 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    if (cri) {
-      const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-      for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
-      cri.close();
-    }
-    await stopBerthds();
-    if (berthd) killShim(berthd.state);
+    await shutDownBerthd(cri, berthd);
     await stopAll();
     await cleanupNet();
     for (const d of cgroupDirsMatching(CGROUP_ROOT).concat(cgroupDirsMatching('pod')).filter((d) => d.includes(CGROUP_ROOT)).sort((a, b) => b.length - a.length)) {
@@ -80,8 +74,7 @@ afterAll(async () => {
 
 /** Every test removes its pods afterwards, also when it failed, so that one failure does not cascade. */
 afterEach(async () => {
-  const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-  for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
+  await removeAllPods(cri);
 });
 
 let seq = 0;

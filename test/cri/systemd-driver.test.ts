@@ -13,7 +13,7 @@ import { expandSlice } from '../../src/oci/cgroups/systemd/properties';
 import { cleanupTempDirs, requireTools, startRegistry, stopAll, tempDir, type RegistryProcess } from '../image/helpers';
 import { describeIf, itIf, probe } from '../helpers/host';
 import { procCgroup, readProcs, startSystemdStandin, type SystemdStandin } from '../helpers/systemd-standin';
-import { criClient, killShim, pushBusybox, requireBuilt, startBerthd, stopBerthds, type Berthd, type CriClient } from './helpers';
+import { criClient, pushBusybox, requireBuilt, shutDownBerthd, startBerthd, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
 
@@ -67,13 +67,7 @@ describeIf(noRealSystemd, 'a real systemd listens on /run/systemd/private, which
 
   afterAll(async () => {
     try {
-      if (cri) {
-        const pods = await cri.runtime<Obj>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-        for (const p of pods.items) await cri.runtime('RemovePodSandbox', { podSandboxId: p.id }).catch(() => undefined);
-        cri.close();
-      }
-      await stopBerthds();
-      if (berthd) killShim(berthd.state);
+      await shutDownBerthd(cri, berthd);
       // Units a failed test left: their processes and scope directories go as systemd would take them.
       standin?.fake.reap();
       await standin?.stop();
