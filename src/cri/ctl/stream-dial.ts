@@ -95,11 +95,32 @@ export function dialSpdy(u: URL, protocols: string[]): Promise<{ session: SpdySe
 }
 
 /** WebSocket upgrade offering `protocols` as subprotocols; resolves once open. */
-export function dialWebSocket(u: URL, protocols: string[]): Promise<WebSocket> {
+/** A connected WebSocket; `listen` gets every message, also those that came before it was called. */
+export interface DialedWebSocket {
+  ws: WebSocket;
+  listen(fn: (m: Buffer) => void): void;
+}
+
+const asBuffer = (raw: Buffer | ArrayBuffer | Buffer[]): Buffer => (Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw));
+
+export function dialWebSocket(u: URL, protocols: string[]): Promise<DialedWebSocket> {
   return new Promise((resolve, reject) => {
     const target = new URL(u.href);
     target.protocol = 'ws:';
     const ws = new WebSocket(target, protocols, { perMessageDeflate: false });
+    // Frames that arrived with the handshake are emitted before the caller's continuation runs (next tick
+    // before promise jobs): they wait here, or the first frames (port-forward's port prefixes) would be lost.
+    const early: Buffer[] = [];
+    let deliver: ((m: Buffer) => void) | undefined;
+    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[]) => {
+      const m = asBuffer(raw);
+      if (deliver) deliver(m);
+      else early.push(m);
+    });
+    const listen = (fn: (m: Buffer) => void): void => {
+      for (const m of early.splice(0)) fn(m);
+      deliver = fn;
+    };
     let settled = false;
     const fail = (err: BerthError): void => {
       if (settled) return;
@@ -108,7 +129,7 @@ export function dialWebSocket(u: URL, protocols: string[]): Promise<WebSocket> {
     };
     ws.once('open', () => {
       settled = true;
-      resolve(ws);
+      resolve({ ws, listen });
     });
     ws.once('unexpected-response', (req: http.ClientRequest, res: http.IncomingMessage) => {
       void readBody(res).then((body) => {

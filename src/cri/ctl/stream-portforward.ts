@@ -162,7 +162,7 @@ const ERROR = 1;
 /** One connection over a WebSocket of its own; resolves with what the error channel said. */
 async function forwardWebSocket(o: PortForwardOptions, conn: net.Socket, port: ForwardedPort): Promise<string> {
   conn.pause();
-  const ws = await dialWebSocket(await o.nextUrl(port.remote), ['v4.channel.k8s.io']).catch((err: unknown) => {
+  const { ws, listen } = await dialWebSocket(await o.nextUrl(port.remote), ['v4.channel.k8s.io']).catch((err: unknown) => {
     conn.destroy();
     throw err;
   });
@@ -170,8 +170,7 @@ async function forwardWebSocket(o: PortForwardOptions, conn: net.Socket, port: F
   const opened = new Set<number>();
   let errorText = '';
   const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-  ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[]) => {
-    const m = Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw);
+  listen((m) => {
     if (m.length === 0) return;
     const channel = m[0];
     let data = m.subarray(1);

@@ -137,7 +137,7 @@ const CLOSE = 255;
 const WS_HIGH_WATER = 1 << 20;
 
 async function overWebSocket(o: RemoteCommandOptions): Promise<number> {
-  const ws = await dialWebSocket(o.url, WS_PROTOCOLS);
+  const { ws, listen } = await dialWebSocket(o.url, WS_PROTOCOLS);
   const protocol = ws.protocol;
   const cleanups: Array<() => void> = [];
   const send = (channel: number, data: Buffer, cb?: (err?: Error) => void): void => {
@@ -147,8 +147,7 @@ async function overWebSocket(o: RemoteCommandOptions): Promise<number> {
   try {
     const errorBytes: Buffer[] = [];
     const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
-    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[]) => {
-      const m = Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw);
+    listen((m) => {
       // The server's first message, empty, only says that the streams are up.
       if (m.length < 2) return;
       const data = m.subarray(1);
