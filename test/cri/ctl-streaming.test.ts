@@ -13,7 +13,7 @@ import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempD
 import { exitCodeFromStatus } from '../../src/cri/ctl/stream-status';
 import { parsePortSpecs } from '../../src/cri/ctl/stream-portforward';
 import { DetachKeys } from '../../src/cri/ctl/terminal';
-import { cgroupDirsMatching } from '../helpers/oci';
+import { removeCgroupDirs } from '../helpers/oci';
 import { BERTHCTL, criClient, REPO, requireBuilt, shutDownBerthd, startBerthd, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
@@ -165,14 +165,7 @@ afterAll(async () => {
   try {
     await shutDownBerthd(cri, berthd);
     await stopAll();
-    const below = (d: string): string[] => [...fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => below(path.join(d, e.name))), d];
-    for (const d of cgroupDirsMatching(CGROUP_ROOT).flatMap(below)) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        // not empty: the leak check names it
-      }
-    }
+    removeCgroupDirs(CGROUP_ROOT);
   } finally {
     cleanupTempDirs();
   }

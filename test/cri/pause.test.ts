@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempDir, type RegistryProcess } from '../image/helpers';
 import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
-import { cgroupDirsMatching } from '../helpers/oci';
+import { removeCgroupDirs } from '../helpers/oci';
 import { criClient, killShim, removeAllPods, REPO, requireBuilt, shutDownBerthd, startBerthd, walk, writeBridgeNetwork, type Berthd, type CriClient } from './helpers';
 
 jest.setTimeout(180000);
@@ -54,13 +54,7 @@ afterAll(async () => {
     await shutDownBerthd(cri, berthd);
     await stopAll();
     await cleanupNet();
-    for (const d of cgroupDirsMatching(CGROUP_ROOT).concat(cgroupDirsMatching('pp')).filter((x) => x.includes(CGROUP_ROOT)).sort((a, b) => b.length - a.length)) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        // not empty: the leak check names it
-      }
-    }
+    removeCgroupDirs(CGROUP_ROOT);
   } finally {
     cleanupTempDirs();
   }

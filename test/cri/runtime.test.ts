@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { cleanupTempDirs, pushImage, requireTools, startRegistry, stopAll, tempDir, type RegistryProcess } from '../image/helpers';
 import { OCT, PID, cleanupNet, requireNet, trackLink } from '../cni/net-helpers';
-import { cgroupDirsMatching } from '../helpers/oci';
+import { removeCgroupDirs } from '../helpers/oci';
 import { answerTo, spdyCommand, spdyConnect, spdyForward, wsCommand } from './streaming-clients';
 import { berthctl, criClient, removeAllPods, requireBuilt, shutDownBerthd, startBerthd, writeBridgeNetwork, type Berthd, type CriClient } from './helpers';
 
@@ -60,13 +60,7 @@ afterAll(async () => {
     await shutDownBerthd(cri, berthd);
     await stopAll();
     await cleanupNet();
-    for (const d of cgroupDirsMatching(CGROUP_ROOT).concat(cgroupDirsMatching('pod')).filter((d) => d.includes(CGROUP_ROOT)).sort((a, b) => b.length - a.length)) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        // not empty: the leak check names it
-      }
-    }
+    removeCgroupDirs(CGROUP_ROOT);
   } finally {
     cleanupTempDirs();
   }

@@ -158,6 +158,27 @@ export function cgroupDirsMatching(needle: string): string[] {
   return entriesBelow('/sys/fs/cgroup', 7).filter((e) => e.dir && path.basename(e.path).includes(needle)).map((e) => e.path);
 }
 
+/**
+ * Removes the cgroup directories whose name contains `needle`, with everything below them, deepest first, in
+ * every hierarchy. A directory still in use stays (rmdir fails): the leak check names it.
+ */
+export function removeCgroupDirs(needle: string): void {
+  const below = (d: string): string[] => {
+    try {
+      return [...fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => below(path.join(d, e.name))), d];
+    } catch {
+      return [d];
+    }
+  };
+  for (const d of cgroupDirsMatching(needle).flatMap(below).sort((a, b) => b.length - a.length)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // in use or gone already
+    }
+  }
+}
+
 export function mountsMatching(needle: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(needle));
 }

@@ -75,8 +75,7 @@ function infraConfig(s: SandboxRecord, image: string): ContainerConfig {
 }
 
 /** Creates and starts the infra container; records it (and, for `pid: POD`, its PID namespace) on `s`. */
-export async function startInfra(ctx: RuntimeContext, s: SandboxRecord): Promise<void> {
-  const image = await ensurePauseImage(ctx);
+export async function startInfra(ctx: RuntimeContext, s: SandboxRecord, image: ImageRunConfig): Promise<void> {
   const id = newId();
   const bundle = infraBundle(s);
   const rootfs = path.join(bundle, 'rootfs');

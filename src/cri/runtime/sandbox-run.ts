@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { crashPoint } from '../../common/crash-point';
+import type { ImageRunConfig } from '../../image/api';
 import { BerthError, invalid } from '../../common/errors';
 import { newId } from '../../common/ids';
 import { hostsFile, hostnameFile, resolvConf } from '../sandbox/files';
@@ -52,7 +53,7 @@ export function validateSandboxConfig(config: PodSandboxConfig | null): PodSandb
 export async function runPodSandbox(ctx: RuntimeContext, req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> {
   const config = validateSandboxConfig(req.config);
   ctx.handlers.resolve(req.runtimeHandler, 'runtime_handler'); // an unknown handler fails before anything is made
-  if (ctx.pauseImage) await ensurePauseImage(ctx); // so does a pause image that cannot be pulled
+  const pause = ctx.pauseImage ? await ensurePauseImage(ctx) : undefined; // so does a pause image that cannot be pulled
   const id = newId();
   const name = sandboxName(config);
   ctx.sandboxes.names.reserve(name, id, 'pod sandbox');
@@ -66,7 +67,7 @@ export async function runPodSandbox(ctx: RuntimeContext, req: RunPodSandboxReque
   return ctx.locks.run(id, async () => {
     try {
       ctx.sandboxes.put(rec);
-      await setUp(ctx, rec);
+      await setUp(ctx, rec, pause);
       rec.state = 'ready';
       ctx.sandboxes.put(rec);
       ctx.log.info('pod sandbox ready', { sandboxId: id, name, ips: rec.ips, runtimeHandler: rec.runtimeHandler });
@@ -81,7 +82,7 @@ export async function runPodSandbox(ctx: RuntimeContext, req: RunPodSandboxReque
   });
 }
 
-async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
+async function setUp(ctx: RuntimeContext, rec: SandboxRecord, pause: ImageRunConfig | undefined): Promise<void> {
   const { config } = rec;
   fs.mkdirSync(rec.dir, { recursive: true, mode: 0o711 });
   // As containerd: no hostname asked for (the kubelet always sends one) → the node's.
@@ -98,7 +99,7 @@ async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
   ctx.sandboxes.put(rec);
   crashPoint('sandbox-run:pinned');
   // With an infra container, it is the pod's PID 1 instead of the holder.
-  if (!ctx.pauseImage && !rec.hostPid && config.linux?.securityContext?.namespaceOptions?.pid === 'POD') {
+  if (!pause && !rec.hostPid && config.linux?.securityContext?.namespaceOptions?.pid === 'POD') {
     const pid = await startPidHolder(sandboxNsDir(rec));
     rec.namespaces.pid = `/proc/${pid}/ns/pid`;
     ctx.sandboxes.put(rec);
@@ -115,8 +116,8 @@ async function setUp(ctx: RuntimeContext, rec: SandboxRecord): Promise<void> {
     ctx.sandboxes.put(rec);
   }
   fs.writeFileSync(path.join(rec.dir, 'hosts'), rec.hostNetwork ? readHostFile('/etc/hosts') : hostsFile(hostname, rec.ips), { mode: 0o644 });
-  if (ctx.pauseImage) {
-    await startInfra(ctx, rec);
+  if (pause) {
+    await startInfra(ctx, rec, pause);
     crashPoint('sandbox-run:infra-started');
   }
 }
