@@ -445,6 +445,11 @@ async function removeAllPods(cri, rt, ctx) {
 }
 
 const settle = () => sleep(envInt('BENCH_SETTLE_MS', 2000, 0));
+/**
+ * Idle means no CRI call for a while: long enough for each runtime's garbage collector to give back what the
+ * last calls left (V8 shrinks an idle heap after several seconds, Go's scavenger likewise). Same wait for all.
+ */
+const quiet = () => sleep(envInt('BENCH_IDLE_MS', 15000, 0));
 
 /** One runtime through the three measurements. */
 async function benchRuntime(rt, env, sizes, log) {
@@ -490,7 +495,7 @@ async function benchRuntime(rt, env, sizes, log) {
     let seq = 0;
     const run = async () => { const p = await startPod(cri, rt, ctx, seq++); await rt.track?.(cri, p.id); return p; };
     await removePods(cri, ctx, [(await run()).id]);
-    await settle();
+    await quiet();
     const idle = measure(Object.fromEntries(rt.idleGroups.map((g) => [g, rt.processes()[g]])));
     log(`${rt.label}: idle ${(idle.rssKiB / 1024).toFixed(1)} MiB RSS; ${sizes.pods} pods one after another…`);
 
@@ -535,7 +540,7 @@ async function benchRuntime(rt, env, sizes, log) {
     };
     if (env.aborted) throw new Error('interrupted');
     await removePods(cri, ctx);
-    await settle();
+    await quiet();
     const idleAfter = measure(Object.fromEntries(rt.idleGroups.map((g) => [g, rt.processes()[g]])));
     return {
       label: rt.label,
