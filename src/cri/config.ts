@@ -10,6 +10,7 @@
  *   registries: {...}                 # src/image/registry/config.ts
  *   cni: {confDir: /etc/cni/net.d, binDirs: [/opt/cni/bin, /usr/lib/cni]}
  *   runtimes: {runc: {path: /usr/sbin/runc}}
+ *   runtimesDir: /etc/berth/runtimes.d  # one <handler>.yaml per handler ({path, root}); default: runtimes.d beside this file
  *   streaming: {address: "127.0.0.1:0"}
  *   cgroupDriver: cgroupfs           # or systemd: must match the kubelet's cgroupDriver
  *   sandbox: {pauseImage: ""}         # "" (default): no pause process; an image: an infra container per pod
@@ -43,6 +44,8 @@ export interface BerthdConfig {
   registries: RegistriesConfig;
   cni: { confDir: string; binDirs: string[] };
   runtimes: Record<string, RuntimeHandlerConfig>;
+  /** Drop-in handlers (runtimes-dropin.ts), read at start and again on SIGHUP or when the directory changes. */
+  runtimesDir: string;
   streaming: { address: string };
   cgroupDriver: 'cgroupfs' | 'systemd';
   /** pauseImage "" = namespaces pinned by bind mounts alone; otherwise every pod runs this image as its infra container. */
@@ -57,7 +60,7 @@ export interface ConfigOverrides {
   logLevel?: string;
 }
 
-const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'streaming', 'cgroupDriver', 'sandbox'] as const;
+const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'runtimesDir', 'streaming', 'cgroupDriver', 'sandbox'] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 /** A RuntimeClass handler is a DNS label (node.k8s.io/v1). */
 const HANDLER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -136,17 +139,27 @@ function runtimes(v: unknown, field: string): Record<string, RuntimeHandlerConfi
   const out: Record<string, RuntimeHandlerConfig> = {};
   for (const [name, entry] of Object.entries(v)) {
     const f = keyPath(field, name);
-    if (!HANDLER_NAME.test(name)) throw invalid(f, 'handler names are DNS labels (lower-case letters, digits, "-"; at most 63)');
-    const e = map(entry, f, ['path', 'root']);
-    if (e.path === undefined) throw invalid(keyPath(f, 'path'), 'is required');
-    out[name] = { path: absPath(e.path, keyPath(f, 'path')) };
-    if (e.root !== undefined) out[name].root = absPath(e.root, keyPath(f, 'root'));
+    validateHandlerName(name, f);
+    out[name] = validateRuntimeHandler(entry, f);
   }
   return out;
 }
 
+export function validateHandlerName(name: string, field: string): void {
+  if (!HANDLER_NAME.test(name)) throw invalid(field, 'handler names are DNS labels (lower-case letters, digits, "-"; at most 63)');
+}
+
+/** One handler's settings: `{path, root}`. */
+export function validateRuntimeHandler(entry: unknown, field: string): RuntimeHandlerConfig {
+  const e = map(entry, field, ['path', 'root']);
+  if (e.path === undefined) throw invalid(keyPath(field, 'path'), 'is required');
+  const out: RuntimeHandlerConfig = { path: absPath(e.path, keyPath(field, 'path')) };
+  if (e.root !== undefined) out.root = absPath(e.root, keyPath(field, 'root'));
+  return out;
+}
+
 /** Validates a parsed document (an object from YAML) and fills in defaults. */
-export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}): BerthdConfig {
+export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}, configFile = DEFAULT_CONFIG_FILE): BerthdConfig {
   if (doc !== undefined && doc !== null && !isMap(doc)) throw new BerthError('InvalidArgument', 'the config must be a map of keys (root, state, registries, …)');
   const d = doc === undefined || doc === null ? {} : map(doc, '', TOP_KEYS);
   const root = overrides.root !== undefined ? absPath(path.resolve(overrides.root), '--root') : d.root === undefined ? DEFAULT_ROOT : absPath(d.root, 'root');
@@ -189,6 +202,7 @@ export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}): B
     registries: registries(d.registries, 'registries'),
     cni: { confDir, binDirs },
     runtimes: runtimes(d.runtimes, 'runtimes'),
+    runtimesDir: d.runtimesDir === undefined ? path.join(path.dirname(configFile), 'runtimes.d') : absPath(d.runtimesDir, 'runtimesDir'),
     streaming: { address },
     cgroupDriver,
     sandbox: { pauseImage },
@@ -224,7 +238,7 @@ export function loadConfig(file: string | undefined, overrides: ConfigOverrides 
   }
   const doc = text === undefined ? undefined : parseConfigText(text, at);
   try {
-    return validateConfig(doc, overrides);
+    return validateConfig(doc, overrides, at);
   } catch (err) {
     // The key path is the useful part; say which file it is in.
     if (err instanceof BerthError && text !== undefined && !err.field?.startsWith('--')) {

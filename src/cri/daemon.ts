@@ -4,7 +4,9 @@ import { asBerthError, exitCodeOf, invalid } from '../common/errors';
 import { Logger, type LogLevel } from '../common/log';
 import type { ImageStoreApi, ImageStoreOptions } from '../image/api';
 import { flagBool, flagHelp, flagString, parseArgs, type FlagSpec } from '../common/args';
-import { DEFAULT_CONFIG_FILE, DEFAULT_ROOT, DEFAULT_STATE, loadConfig, type BerthdConfig } from './config';
+import { DEFAULT_CONFIG_FILE, DEFAULT_ROOT, DEFAULT_STATE, loadConfig, type BerthdConfig, type ConfigOverrides } from './config';
+import { watchRuntimeDropIns } from './runtimes-reload';
+import { withRuntimeDropIns } from './runtimes-dropin';
 import { CriServer } from './server';
 import { VERSION } from './version';
 
@@ -31,7 +33,9 @@ OPTIONS:
 ${flagHelp(FLAGS)}
 
 Logs are JSON lines on stderr. SIGTERM or SIGINT: stop accepting calls, let running ones finish
-(10 s), abort the rest, remove the socket, exit 0.
+(10 s), abort the rest, remove the socket, exit 0. SIGHUP, or any change in the runtimes drop-in directory
+(runtimesDir, one <handler>.yaml per handler): reload the runtime handlers, keeping the old ones if the
+new configuration is invalid; nothing else is reloaded.
 `;
 
 /** Graceful-shutdown budget for calls in flight. */
@@ -39,6 +43,8 @@ const GRACE_MS = 10_000;
 
 export async function berthdMain(argv: readonly string[], openStore: ImageStoreFactory): Promise<number> {
   let config: BerthdConfig;
+  let configFile: string | undefined;
+  let overrides: ConfigOverrides;
   try {
     const args = parseArgs(argv, FLAGS);
     if (flagBool(args, 'help')) {
@@ -50,7 +56,9 @@ export async function berthdMain(argv: readonly string[], openStore: ImageStoreF
       return 0;
     }
     if (args.positional.length > 0) throw invalid(args.positional[0], 'unexpected argument (see --help)');
-    config = loadConfig(flagString(args, 'config'), { root: flagString(args, 'root'), state: flagString(args, 'state'), listen: flagString(args, 'listen'), logLevel: flagString(args, 'log-level') });
+    configFile = flagString(args, 'config');
+    overrides = { root: flagString(args, 'root'), state: flagString(args, 'state'), listen: flagString(args, 'listen'), logLevel: flagString(args, 'log-level') };
+    config = withRuntimeDropIns(loadConfig(configFile, overrides));
     if (flagBool(args, 'check-config')) {
       process.stdout.write(JSON.stringify(config, null, 2) + '\n');
       return 0;
@@ -60,10 +68,10 @@ export async function berthdMain(argv: readonly string[], openStore: ImageStoreF
     process.stderr.write(`berthd: ${e.message}\n`);
     return exitCodeOf(e.kind);
   }
-  return serve(config, openStore);
+  return serve(config, openStore, { file: configFile, overrides });
 }
 
-async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promise<number> {
+async function serve(config: BerthdConfig, openStore: ImageStoreFactory, source: { file: string | undefined; overrides: ConfigOverrides }): Promise<number> {
   const log = new Logger({ level: config.logLevel as LogLevel, fields: { component: 'berthd' } });
   let store: ImageStoreApi | undefined;
   let server: CriServer | undefined;
@@ -99,6 +107,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
   log.info('berthd started', { version: VERSION, pid: process.pid, root: config.root, state: config.state, socket: config.listen });
 
   const running = server;
+  const stopWatching = watchRuntimeDropIns({ dir: config.runtimesDir, ...source, log, apply: (runtimes) => running.replaceRuntimeHandlers(runtimes) });
   const openedStore = store;
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -108,6 +117,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory): Promis
         process.exit(1);
       }
       stopping = true;
+      stopWatching();
       log.info('shutting down', { signal });
       running.shutdown(GRACE_MS).then(() => openedStore.close()).then(
         () => {

@@ -66,6 +66,12 @@ export class CriServer {
     log.info('serving', { socket });
   }
 
+  /** Replaces the runtime handlers (a configuration reload); pods and containers keep what they resolved. */
+  replaceRuntimeHandlers(runtimes: Record<string, { path: string }>): string[] {
+    this.runtime.context.handlers.replace(runtimes);
+    return this.runtime.context.handlers.names();
+  }
+
   /**
    * Stops accepting calls, lets calls in flight finish for `graceMs`, then aborts what is left (pulls stop
    * and clean up after themselves) and closes the socket.

@@ -19,9 +19,11 @@ describe('config', () => {
   test('every key has a default; the socket follows --state', () => {
     expect(validateConfig(undefined)).toEqual({
       root: '/var/lib/berth', state: '/run/berth', listen: '/run/berth/berthd.sock', logLevel: 'info', maxConcurrentDownloads: 3,
-      registries: {}, cni: { confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'] }, runtimes: {}, streaming: { address: '127.0.0.1:0' }, cgroupDriver: 'cgroupfs',
-      sandbox: { pauseImage: '' },
+      registries: {}, cni: { confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'] }, runtimes: {}, runtimesDir: '/etc/berth/runtimes.d', streaming: { address: '127.0.0.1:0' },
+      cgroupDriver: 'cgroupfs', sandbox: { pauseImage: '' },
     });
+    expect(validateConfig({}, {}, '/srv/berth/berthd.yaml').runtimesDir).toBe('/srv/berth/runtimes.d');
+    expect(fieldOf(() => validateConfig({ runtimesDir: 'runtimes.d' }))).toBe('runtimesDir');
     expect(validateConfig({}, { state: '/tmp/s' }).listen).toBe('/tmp/s/berthd.sock');
     expect(validateConfig({ listen: 'unix:///x/y.sock', state: '/s' }, { listen: '/z.sock' }).listen).toBe('/z.sock');
   });
