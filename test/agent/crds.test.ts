@@ -1,0 +1,260 @@
+/**
+ * The berth.dev CRDs in crds/ against a real kube-apiserver (hack/cluster): they become Established, every
+ * example in crds/examples/ is accepted with the defaults the schema promises, bad objects are rejected with
+ * a message naming the field, the status subresource and the printer columns work. Without a cluster: the
+ * chart's crds/ are byte-identical copies, and the chart's templates render (helm from hack/peers) into RBAC
+ * objects without wildcards that the API server accepts (server-side dry run).
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parseBerthNode, parseRuntimeHandler } from '../../src/agent/api/validate';
+import { type Cluster, down, kubectl, up } from '../e2e/cluster';
+import { itIf } from '../helpers/host';
+import { tempDir } from '../helpers/oci';
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- API objects as JSON
+
+const REPO = path.resolve(__dirname, '..', '..');
+const CRDS = path.join(REPO, 'crds');
+const CHART = path.join(REPO, 'charts', 'berth');
+const EXAMPLES = path.join(CRDS, 'examples');
+const CRD_FILES = ['berthnodes.berth.dev.yaml', 'runtimehandlers.berth.dev.yaml'];
+const NAME = 'agent-crds';
+
+/** helm from hack/peers, when it is built there. */
+function helmBin(): string | undefined {
+  const r = spawnSync(path.join(REPO, 'hack/peers'), ['--list'], { encoding: 'utf8' });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('helm '));
+  return line?.split(' ')[2];
+}
+const helm = helmBin();
+
+/** `helm template` of the chart into a release namespace. */
+function renderChart(): Obj[] {
+  const home = tempDir('berth-helm-');
+  const env = { ...process.env, HOME: home, HELM_CACHE_HOME: path.join(home, 'cache'), HELM_CONFIG_HOME: path.join(home, 'config'), HELM_DATA_HOME: path.join(home, 'data') };
+  const r = spawnSync(helm!, ['template', 'rel', CHART, '--namespace', 'berth-system'], { encoding: 'utf8', env, timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`helm template → ${r.status ?? r.signal}: ${r.stderr}`);
+  return parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((d) => d);
+}
+
+describe('the chart', () => {
+  test('charts/berth/crds/ holds byte-identical copies of crds/', () => {
+    expect(fs.readdirSync(path.join(CHART, 'crds')).sort()).toEqual(CRD_FILES);
+    for (const f of CRD_FILES) expect([f, fs.readFileSync(path.join(CHART, 'crds', f)).equals(fs.readFileSync(path.join(CRDS, f)))]).toEqual([f, true]);
+  });
+
+  itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('helm template renders the ServiceAccount and the RBAC objects, with no wildcard anywhere', () => {
+    const objects = renderChart();
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ClusterRole/rel-berth-agent', 'ClusterRoleBinding/rel-berth-agent', 'Role/rel-berth-agent-leader', 'RoleBinding/rel-berth-agent-leader', 'ServiceAccount/rel-berth-agent',
+    ]);
+    for (const o of objects.filter((x) => x.kind === 'ClusterRole' || x.kind === 'Role')) {
+      for (const rule of o.rules as Obj[]) {
+        for (const key of ['apiGroups', 'resources', 'verbs']) expect([o.kind, key, (rule[key] as string[]).includes('*')]).toEqual([o.kind, key, false]);
+      }
+    }
+    const binding = objects.find((o) => o.kind === 'RoleBinding')!;
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'rel-berth-agent', namespace: 'berth-system' }]);
+    const role = objects.find((o) => o.kind === 'Role')!;
+    expect(role.metadata.namespace).toBe('berth-system');
+    expect(role.rules.flatMap((r: Obj) => r.resources)).toEqual(['leases', 'leases']);
+  });
+});
+
+describe('against a real API server', () => {
+  let c: Cluster;
+  const created: string[] = [];
+
+  beforeAll(() => {
+    c = up(NAME);
+    kubectl(c, ['apply', '-f', CRDS]);
+    kubectl(c, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/runtimehandlers.berth.dev', 'crd/berthnodes.berth.dev']);
+  }, 45 * 60_000);
+
+  afterAll(() => {
+    try {
+      if (c) {
+        kubectl(c, ['delete', '--ignore-not-found', '--wait=true', 'runtimehandlers.berth.dev,berthnodes.berth.dev', '--all']);
+        kubectl(c, ['delete', '--ignore-not-found', '-f', CRDS]);
+      }
+    } finally {
+      down(NAME);
+    }
+  }, 10 * 60_000);
+
+  const get = (kind: string, name: string): Obj => JSON.parse(kubectl(c, ['get', kind, name, '-o', 'json']));
+  const applyFile = (file: string): string => kubectl(c, ['apply', '-f', file]);
+
+  /** Creates `obj` expecting the API server to refuse; returns what kubectl said. */
+  function refused(obj: Obj, verb: 'create' | 'apply' = 'create'): string {
+    try {
+      kubectl(c, [verb, '-f', '-'], JSON.stringify(obj));
+    } catch (err) {
+      return (err as Error).message;
+    }
+    created.push(obj.metadata.name);
+    throw new Error(`the API server accepted ${JSON.stringify(obj)}`);
+  }
+
+  test('both CRDs are Established, structural (no NonStructuralSchema condition), cluster-scoped with short names', () => {
+    for (const [crd, short] of [['runtimehandlers.berth.dev', 'rh'], ['berthnodes.berth.dev', 'bn']]) {
+      const o = get('crd', crd);
+      const conditions = Object.fromEntries((o.status.conditions as Obj[]).map((x) => [x.type, x.status]));
+      expect([crd, conditions.Established, conditions.NonStructuralSchema]).toEqual([crd, 'True', undefined]);
+      expect(o.spec.scope).toBe('Cluster');
+      expect(o.spec.names.shortNames).toEqual([short]);
+      expect(o.spec.versions.map((v: Obj) => [v.name, v.served, v.storage, v.subresources])).toEqual([['v1alpha1', true, true, { status: {} }]]);
+    }
+  });
+
+  test('every example is accepted, and reads back with the API server\'s defaults and parses', () => {
+    for (const f of fs.readdirSync(EXAMPLES)) applyFile(path.join(EXAMPLES, f));
+    const berth = get('rh', 'berth');
+    // Not in the file, filled in by the schema's defaults:
+    expect(berth.spec.runtimeClass).toEqual({ create: true });
+    expect(berth.spec.canary).toEqual({ enabled: true, timeoutSeconds: 30 });
+    expect(berth.spec.rollout).toEqual({ maxUnavailable: '25%' });
+    // The RuntimeClass name default (the handler) cannot be a CRD default: the agent applies it.
+    expect(parseRuntimeHandler(berth).spec.runtimeClass.name).toBe('berth');
+
+    const binary = get('rh', 'crun-lowmem');
+    expect(binary.spec.runtimeClass).toMatchObject({ create: true, name: 'lowmem', overhead: { podFixed: { cpu: '50m', memory: '32Mi' } } });
+    expect(binary.spec.canary).toEqual({ enabled: true, timeoutSeconds: 10 });
+    const parsed = parseRuntimeHandler(binary).spec;
+    expect(parsed.runtime).toEqual({ type: 'binary', path: '/usr/bin/crun', root: '/run/crun-lowmem', systemdCgroup: true });
+    expect(parsed.runtimeClass.tolerations).toEqual([
+      { key: 'berth.dev/lowmem', operator: 'Exists', effect: 'NoSchedule' },
+      { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+    ]);
+
+    const runc = parseRuntimeHandler(get('rh', 'runc'));
+    expect(runc.metadata.generation).toBe(1);
+    expect(runc.spec).toMatchObject({ handler: 'runc', nodeSelector: { 'kubernetes.io/os': 'linux' }, maxUnavailable: 1 });
+
+    // A minimal object: everything defaulted.
+    kubectl(c, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'berth.dev/v1alpha1', kind: 'RuntimeHandler', metadata: { name: 'minimal' }, spec: { handler: 'minimal', runtime: { type: 'crun' } } }));
+    const minimal = get('rh', 'minimal');
+    expect(minimal.spec).toEqual({ handler: 'minimal', runtime: { type: 'crun' }, runtimeClass: { create: true }, canary: { enabled: true, timeoutSeconds: 30 }, rollout: { maxUnavailable: 1 } });
+
+    // The BerthNode example is created without its status (the status subresource ignores it on create).
+    expect(get('bn', 'node-1').status).toBeUndefined();
+  });
+
+  const bad = (name: string, spec: Obj): Obj => ({ apiVersion: 'berth.dev/v1alpha1', kind: 'RuntimeHandler', metadata: { name }, spec });
+  const cases: Array<[string, Obj, RegExp]> = [
+    ['a handler that is no DNS label', { handler: 'Not_A_Label', runtime: { type: 'runc' } }, /spec\.handler: Invalid value: "Not_A_Label"/],
+    ['a handler longer than 55', { handler: 'h'.repeat(56), runtime: { type: 'runc' } }, /spec\.handler: (Too long|Invalid value)/],
+    ['an unknown runtime type', { handler: 'x', runtime: { type: 'kata' } }, /spec\.runtime\.type: Unsupported value: "kata"/],
+    ['binary without path', { handler: 'x', runtime: { type: 'binary' } }, /spec\.runtime\.path: Invalid value: .*spec\.runtime\.path is required when spec\.runtime\.type is binary/],
+    ['a relative path', { handler: 'x', runtime: { type: 'binary', path: 'usr/bin/crun' } }, /spec\.runtime\.path: Invalid value: "usr\/bin\/crun": spec\.runtime\.path must be an absolute path/],
+    ['a path with ..', { handler: 'x', runtime: { type: 'binary', path: '/usr/../bin/crun' } }, /spec\.runtime\.path: Invalid value: "\/usr\/\.\.\/bin\/crun": spec\.runtime\.path must not contain '\.\.'/],
+    ['a root with ..', { handler: 'x', runtime: { type: 'runc', root: '/run/..' } }, /spec\.runtime\.root: .*must not contain '\.\.'/],
+    ['maxUnavailable "abc"', { handler: 'x', runtime: { type: 'runc' }, rollout: { maxUnavailable: 'abc' } }, /spec\.rollout\.maxUnavailable: Invalid value: "abc": spec\.rollout\.maxUnavailable must be/],
+    ['maxUnavailable 0', { handler: 'x', runtime: { type: 'runc' }, rollout: { maxUnavailable: 0 } }, /spec\.rollout\.maxUnavailable: Invalid value: 0: spec\.rollout\.maxUnavailable must be/],
+    ['maxUnavailable "0%"', { handler: 'x', runtime: { type: 'runc' }, rollout: { maxUnavailable: '0%' } }, /spec\.rollout\.maxUnavailable: Invalid value: "0%"/],
+    ['a canary timeout of 601', { handler: 'x', runtime: { type: 'runc' }, canary: { timeoutSeconds: 601 } }, /spec\.canary\.timeoutSeconds: Invalid value: 601/],
+    ['a negative overhead', { handler: 'x', runtime: { type: 'runc' }, runtimeClass: { overhead: { podFixed: { cpu: '-100m' } } } }, /spec\.runtimeClass\.overhead\.podFixed\[cpu\]: Invalid value: "-100m"/],
+    ['a toleration with Exists and a value', { handler: 'x', runtime: { type: 'runc' }, runtimeClass: { scheduling: { tolerations: [{ key: 'k', operator: 'Exists', value: 'v' }] } } }, /spec\.runtimeClass\.scheduling\.tolerations\[0\]\.value: Invalid value/],
+    ['tolerationSeconds without NoExecute', { handler: 'x', runtime: { type: 'runc' }, runtimeClass: { scheduling: { tolerations: [{ key: 'k', tolerationSeconds: 5 }] } } }, /spec\.runtimeClass\.scheduling\.tolerations\[0\]\.tolerationSeconds: Invalid value/],
+    ['no handler', { runtime: { type: 'runc' } }, /spec\.handler: Required value/],
+  ];
+  test.each(cases.map(([what, spec, message], i) => [what, message, spec, i] as const))('rejected: %s (%s)', (_what, message, spec, i) => {
+    const out = refused(bad(`bad-${i}`, spec));
+    expect(out).toMatch(message);
+    // Our parser refuses the same object (an agent reading it through an old CRD would not act on it).
+    expect(() => parseRuntimeHandler(bad(`bad-${i}`, spec))).toThrow();
+  });
+
+  test('a spec without a runtime is refused, naming spec.runtime', () => {
+    expect(refused(bad('bad-noruntime', { handler: 'x' }))).toMatch(/spec\.runtime: Required value/);
+  });
+
+  test('spec.handler cannot change on update; other fields can', () => {
+    const obj = bad('immutable', { handler: 'first', runtime: { type: 'runc' } });
+    kubectl(c, ['create', '-f', '-'], JSON.stringify(obj));
+    expect(refused({ ...obj, spec: { ...obj.spec, handler: 'second' } }, 'apply')).toMatch(/spec\.handler: Invalid value: "second": spec\.handler is immutable/);
+    kubectl(c, ['apply', '-f', '-'], JSON.stringify({ ...obj, spec: { ...obj.spec, runtime: { type: 'crun' } } }));
+    const after = get('rh', 'immutable');
+    expect([after.spec.handler, after.spec.runtime.type, after.metadata.generation]).toEqual(['first', 'crun', 2]);
+  });
+
+  test('the RuntimeHandler status subresource: written with --subresource=status, ignored on the main resource, validated, shown in columns', () => {
+    const status = {
+      observedGeneration: 1,
+      conditions: [{ type: 'Ready', status: 'False', reason: 'NodesFailing', message: '1 of 3 nodes failing', lastTransitionTime: '2025-01-01T00:00:00Z', observedGeneration: 1 }],
+      desiredNodes: 3, readyNodes: 2, failedNodes: 1,
+      failingNodes: [{ node: 'node-2', reason: 'CanaryFailed', message: 'exit status 1' }],
+      rollout: { generation: 1, nodes: ['node-1'] },
+    };
+    kubectl(c, ['patch', 'rh', 'runc', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+    const back = get('rh', 'runc');
+    expect(back.status).toEqual(status);
+    expect(parseRuntimeHandler(back).status?.readyNodes).toBe(2);
+    // A status change is no spec change.
+    expect(back.metadata.generation).toBe(1);
+
+    // Through the main resource the status is not written.
+    kubectl(c, ['patch', 'rh', 'runc', '--type=merge', '-p', JSON.stringify({ status: { readyNodes: 0 } })]);
+    expect(get('rh', 'runc').status.readyNodes).toBe(2);
+
+    const lines = kubectl(c, ['get', 'rh', 'runc', '-o', 'wide']).trim().split('\n');
+    expect(lines[0].split(/\s+/)).toEqual(['NAME', 'HANDLER', 'RUNTIME', 'READY', 'READY-NODES', 'DESIRED', 'FAILED', 'REASON', 'AGE']);
+    expect(lines[1].split(/\s+/).slice(0, 8)).toEqual(['runc', 'runc', 'runc', 'False', '2', '3', '1', 'NodesFailing']);
+    expect(kubectl(c, ['get', 'rh', 'runc']).trim().split('\n')[0].split(/\s+/)).toEqual(['NAME', 'HANDLER', 'RUNTIME', 'READY', 'READY-NODES', 'DESIRED', 'AGE']);
+
+    const badStatus = (s: Obj): string => {
+      try {
+        kubectl(c, ['patch', 'rh', 'runc', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: s })]);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error(`status ${JSON.stringify(s)} was accepted`);
+    };
+    expect(badStatus({ readyNodes: -1 })).toMatch(/status\.readyNodes: Invalid value: -1/);
+    expect(badStatus({ conditions: [{ type: 'Ready', status: 'Maybe', reason: 'R', message: '', lastTransitionTime: '2025-01-01T00:00:00Z' }] })).toMatch(/status\.conditions\[0\]\.status: Unsupported value: "Maybe"/);
+  });
+
+  test('the BerthNode status subresource takes the example\'s status, which reads back as the agent wrote it; columns show it', () => {
+    const example = parseYaml(fs.readFileSync(path.join(EXAMPLES, 'berthnode.yaml'), 'utf8'));
+    kubectl(c, ['patch', 'bn', 'node-1', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: example.status })]);
+    const back = get('bn', 'node-1');
+    expect(back.status).toEqual(example.status);
+    expect(parseBerthNode(back).status).toEqual(parseBerthNode(example).status);
+
+    const lines = kubectl(c, ['get', 'bn', '-o', 'wide']).trim().split('\n');
+    expect(lines[0].split(/\s+/)).toEqual(['NAME', 'RUNTIME', 'BERTHD-HEALTHY', 'VERSION', 'BERTHD-VERSION', 'CGROUP-DRIVER', 'ENDPOINT', 'AGE']);
+    expect(lines[1].split(/\s+/).slice(0, 7)).toEqual(['node-1', 'containerd', 'true', '0.1.0', '0.1.0', 'systemd', 'unix:///run/containerd/containerd.sock']);
+
+    let refusedMessage = '';
+    try {
+      kubectl(c, ['patch', 'bn', 'node-1', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { runtime: 'docker' } })]);
+    } catch (err) {
+      refusedMessage = (err as Error).message;
+    }
+    expect(refusedMessage).toMatch(/status\.runtime: Unsupported value: "docker"/);
+  });
+
+  itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('the rendered chart passes the API server\'s validation (server-side dry run)', () => {
+    kubectl(c, ['create', 'namespace', 'berth-system']);
+    try {
+      const out = kubectl(c, ['apply', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: renderChart() }));
+      expect(out.trim().split('\n').sort()).toEqual([
+        'clusterrole.rbac.authorization.k8s.io/rel-berth-agent created (server dry run)',
+        'clusterrolebinding.rbac.authorization.k8s.io/rel-berth-agent created (server dry run)',
+        'role.rbac.authorization.k8s.io/rel-berth-agent-leader created (server dry run)',
+        'rolebinding.rbac.authorization.k8s.io/rel-berth-agent-leader created (server dry run)',
+        'serviceaccount/rel-berth-agent created (server dry run)',
+      ]);
+    } finally {
+      kubectl(c, ['delete', 'namespace', 'berth-system', '--wait=false']);
+    }
+  });
+
+  test('nothing refused was stored', () => {
+    expect(created).toEqual([]);
+  });
+});
