@@ -12,11 +12,14 @@ export function parseObjectMeta(v: unknown, field = 'metadata'): ObjectMeta {
   const m = object(v, field);
   const deletionTimestamp = optional(m.deletionTimestamp, (x) => string(x, at(field, 'deletionTimestamp')));
   if (deletionTimestamp !== undefined && !isRfc3339(deletionTimestamp)) throw invalid(at(field, 'deletionTimestamp'), `${JSON.stringify(deletionTimestamp)} is not an RFC 3339 time`);
+  const creationTimestamp = optional(m.creationTimestamp, (x) => string(x, at(field, 'creationTimestamp')));
+  if (creationTimestamp !== undefined && !isRfc3339(creationTimestamp)) throw invalid(at(field, 'creationTimestamp'), `${JSON.stringify(creationTimestamp)} is not an RFC 3339 time`);
   const meta: ObjectMeta = {
     name: string(m.name, at(field, 'name'), OBJECT_NAME),
     uid: optional(m.uid, (x) => string(x, at(field, 'uid'))),
     generation: optional(m.generation, (x) => integer(x, at(field, 'generation'), { min: 0 })),
     resourceVersion: optional(m.resourceVersion, (x) => string(x, at(field, 'resourceVersion'))),
+    creationTimestamp,
     labels: optional(m.labels, (x) => stringMap(x, at(field, 'labels'))),
     annotations: optional(m.annotations, (x) => stringMap(x, at(field, 'annotations'))),
     finalizers: optional(m.finalizers, (x) => stringList(x, at(field, 'finalizers'))),

@@ -23,6 +23,8 @@ export interface ObjectMeta {
   readonly uid?: string;
   readonly generation?: number;
   readonly resourceVersion?: string;
+  /** RFC 3339; decides which of two RuntimeHandlers naming the same CRI handler owns it (the older). */
+  readonly creationTimestamp?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly annotations?: Readonly<Record<string, string>>;
   readonly finalizers?: readonly string[];
@@ -137,7 +139,10 @@ export interface CanaryResult {
 
 export interface NodeHandlerState {
   readonly handler: string;
-  /** The RuntimeHandler's metadata.generation this node's configuration is from. */
+  /**
+   * The RuntimeHandler generation this state is about: the configured one (Configured, Ready, Removing), the
+   * one being applied (Pending), the one that failed (Failed), so that the leader sees a new generation fail.
+   */
   readonly generation: number;
   readonly phase: HandlerPhase;
   readonly message: string;
