@@ -42,6 +42,8 @@ const natives = {
   'berth-spawner': { cc: 'musl-gcc', sources: ['src/native/spawner.c'] },
   // One exec per pod step, and the pidns holder stays resident for the pod's life: musl for both reasons.
   'berth-pod': { cc: 'musl-gcc', sources: ['src/native/berth-pod.c'] },
+  // berth-agent's canary container holds only this program.
+  'berth-canary': { cc: 'musl-gcc', sources: ['src/native/canary.c'] },
   'berth-init': ['src/native/berth-init.c', 'src/native/plan.c', 'src/native/util.c', 'src/native/fdio.c', 'src/native/rootfs.c', 'src/native/creds.c', 'src/native/hooks.c', 'src/native/bpf.c'],
   'berth-layer-meta': ['src/native/layer-meta.c'],
   'berth-netlink': ['src/native/net/berth-netlink.c', 'src/native/net/link.c', 'src/native/net/nl.c'],
