@@ -21,15 +21,16 @@ const entries = {
   'berth-portmap': 'src/bin/berth-portmap.ts',
   berthd: 'src/bin/berthd.ts',
   berthctl: 'src/bin/berthctl.ts',
+  'berth-agent': 'src/bin/berth-agent.ts',
 };
 
 /**
- * The two long-running daemons trade a little peak speed for resident memory (measured with `npm run bench -- cri`,
+ * The long-running daemons trade a little peak speed for resident memory (measured with `npm run bench -- cri`,
  * idle berthd + berth-shim): a 1 MiB young generation instead of up to 16 (V8 grows it for throughput and keeps
  * it), no optimizing compiler (their work is I/O and exec; TurboFan's code and its output cost ~4 MiB each, pod
  * start was no slower without it), one V8 worker thread and one malloc arena instead of one per thread.
  */
-const DAEMONS = new Set(['berthd', 'berth-shim']);
+const DAEMONS = new Set(['berthd', 'berth-shim', 'berth-agent']);
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--v8-pool-size=1'];
 const DAEMON_ENV = 'MALLOC_ARENA_MAX=1';
 
@@ -82,7 +83,7 @@ async function main() {
     fs.renameSync(target + '.tmp', target);
   }
   const lib = path.join(root, 'build', 'lib');
-  const tsOutputs = [path.join(lib, 'cri-api.json'), ...Object.keys(entries).flatMap((n) => [path.join(out, n), path.join(lib, `${n}.js`), path.join(lib, `${n}.js.cache`)])];
+  const tsOutputs = [path.join(lib, 'cri-api.json'), path.join(lib, 'task.proto'), ...Object.keys(entries).flatMap((n) => [path.join(out, n), path.join(lib, `${n}.js`), path.join(lib, `${n}.js.cache`)])];
   const tsInputs = [path.join(root, 'src'), path.join(root, 'package-lock.json'), path.join(root, 'tsconfig.json')];
   if (upToDate(tsOutputs, tsInputs)) return;
   writeProtoJson();
@@ -124,6 +125,10 @@ function writeProtoJson() {
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(`${target}.tmp`, JSON.stringify(json));
   fs.renameSync(`${target}.tmp`, target);
+  // berth-shim loads its task.proto from beside its bundle, so that build/ alone is a complete stack.
+  const task = path.join(root, 'build', 'lib', 'task.proto');
+  fs.copyFileSync(path.join(root, 'src', 'shim', 'proto', 'task.proto'), `${task}.tmp`);
+  fs.renameSync(`${task}.tmp`, task);
 }
 
 // --- start-up time of the bundled CLIs (measured with `npm run bench -- oci`, see hack/bench/oci.js) ---

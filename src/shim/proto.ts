@@ -1,4 +1,7 @@
-/** Loading task.proto (kept as a file in the repo, found from the source tree or beside the bundle). */
+/**
+ * Loading task.proto (kept as a file in the repo): in a built stack it is build/lib/task.proto, beside the
+ * bundle (the launcher in bin/ hands the bundle its own directory as __dirname); else the source tree's.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -7,7 +10,7 @@ import { BerthError } from '../common/errors';
 import { loadPackage } from '../common/grpc';
 
 function protoFile(): string {
-  const candidates = [process.env.BERTH_SHIM_PROTO, path.join(__dirname, 'task.proto')];
+  const candidates = [process.env.BERTH_SHIM_PROTO, path.join(__dirname, 'task.proto'), path.join(__dirname, '..', 'lib', 'task.proto')];
   for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, 'package.json'))) {
       candidates.push(path.join(dir, 'src', 'shim', 'proto', 'task.proto'));
@@ -15,7 +18,7 @@ function protoFile(): string {
     }
   }
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
-  throw new BerthError('FailedPrecondition', 'task.proto not found (src/shim/proto/task.proto)');
+  throw new BerthError('FailedPrecondition', `task.proto not found (looked for ${candidates.filter(Boolean).join(', ')})`);
 }
 
 let cached: { service: grpc.ServiceClientConstructor; int64: ReadonlySet<string> } | undefined;

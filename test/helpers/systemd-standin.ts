@@ -4,7 +4,8 @@
  * service that owns org.freedesktop.systemd1 and does what systemd would do on this host for
  * StartTransientUnit / StopUnit / GetUnit / ResetFailedUnit / SetUnitProperties / Properties.Get(Version):
  * create the scope's directories in the hierarchies systemd manages, move the PIDs, write the Tasks/Memory/CPU
- * properties to cgroupfs, emit JobRemoved. Every message crosses the real daemon, which checks it against its
+ * properties to cgroupfs, emit JobRemoved. For unit files (berth-agent's berthd.service): Reload, and
+ * StartUnit / RestartUnit / StopUnit of a `.service`, which only keep its state (nothing is executed). Every message crosses the real daemon, which checks it against its
  * signature, so marshalling bugs that would cancel out between our encoder and decoder are still caught.
  *
  * startSystemdStandin() starts both; stop() ends them (the daemon by its pid) and removes the temp dir. Both
@@ -16,10 +17,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CgroupLayout } from '../../src/oci/cgroups';
-import { Connection } from '../../src/oci/cgroups/systemd/connection';
+import { Connection } from '../../src/common/dbus/connection';
 import { MANAGER, SYSTEMD_NAME, SYSTEMD_PATH } from '../../src/oci/cgroups/systemd/driver';
-import { type DBusValue, Variant } from '../../src/oci/cgroups/systemd/marshal';
-import type { Message } from '../../src/oci/cgroups/systemd/message';
+import { type DBusValue, Variant } from '../../src/common/dbus/marshal';
+import type { Message } from '../../src/common/dbus/message';
 import { expandSlice, parseProcDevices } from '../../src/oci/cgroups/systemd/properties';
 import { atFileEnd, trackTempDir } from './cleanup';
 
@@ -47,6 +48,10 @@ export class FakeSystemd {
   /** Emit JobRemoved before the method reply (systemd never does; the client must cope anyway). */
   signalFirst = false;
   private jobs = 0;
+  /** `.service` units started through StartUnit/RestartUnit: whether active, and how often (re)started. */
+  readonly services = new Map<string, { active: boolean; starts: number; restarts: number }>();
+  /** Manager.Reload calls. */
+  reloads = 0;
 
   private readonly peers = new Set<Connection>();
 
@@ -133,8 +138,28 @@ export class FakeSystemd {
         this.units.set(unit, { slice, dirs, props: map });
         return this.finishJob(m, conn, unit, this.nextResult);
       }
+      case 'Reload':
+        this.reloads++;
+        return conn.reply(m);
+      case 'StartUnit':
+      case 'RestartUnit': {
+        if (m.signature !== 'ss') return conn.sendError(m, 'org.freedesktop.DBus.Error.InvalidArgs', `bad signature ${m.signature}`);
+        const [unit] = body as [string, string];
+        if (!unit.endsWith('.service')) return noSuch(unit);
+        const svc = this.services.get(unit) ?? { active: false, starts: 0, restarts: 0 };
+        if (m.member === 'RestartUnit') svc.restarts++;
+        else if (!svc.active) svc.starts++;
+        svc.active = true;
+        this.services.set(unit, svc);
+        return this.finishJob(m, conn, unit, 'done');
+      }
       case 'StopUnit': {
         const [unit] = body as [string];
+        const svc = this.services.get(unit);
+        if (svc) {
+          svc.active = false;
+          return this.finishJob(m, conn, unit, 'done');
+        }
         const u = this.units.get(unit);
         if (!u) return noSuch(unit);
         // KillMode=control-group: every process of the scope, then the scope's cgroups go.

@@ -4,7 +4,7 @@
  */
 import { invalid } from '../../../common/errors';
 import type { Resources } from '../../spec/types';
-import { type DBusValue, Variant } from './marshal';
+import { type DBusValue, Variant } from '../../../common/dbus/marshal';
 import { normalizeDeviceRules } from '../devices';
 import { cpuSharesToWeight, memorySwapMaxValue } from '../v2';
 

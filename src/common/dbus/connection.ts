@@ -4,7 +4,7 @@
  * for systemd) — incoming method calls, replies, errors and signals. No unix fd passing, no other auth mechanisms.
  */
 import * as net from 'node:net';
-import { BerthError } from '../../../common/errors';
+import { BerthError } from '../errors';
 import type { DBusValue } from './marshal';
 import { decodeMessage, encodeMessage, type Message, MessageType, messageLength } from './message';
 

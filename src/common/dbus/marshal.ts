@@ -11,7 +11,7 @@
  * Alignment is relative to the start of the message; callers marshal a body separately from offset 0, which is
  * right because the header is padded to 8 and 8 is the largest alignment.
  */
-import { BerthError } from '../../../common/errors';
+import { BerthError } from '../errors';
 
 export class Variant {
   constructor(
