@@ -6,7 +6,7 @@
  * action is remembered (for the reconciler's backoff) and skips the rest of that handler's actions.
  */
 import type { Logger } from '../common/log';
-import { GROUP, VERSION, type CanaryResult, type Node, type RuntimeClass } from './api/types';
+import { GROUP, VERSION, type CanaryResult, type Node, type NodeHandlerState, type RuntimeClass } from './api/types';
 import { parseBerthNode, parseNode, parsePod, parseRuntimeClass, parseRuntimeHandler } from './api/validate';
 import type { KubeClient } from './kube/client';
 import { LeaderElection } from './kube/lease';
@@ -74,6 +74,11 @@ export class Agent {
   /** Ready once every cache has its first list and the node side answers. */
   get ready(): boolean {
     return this.synced;
+  }
+
+  /** This node's handlers as its BerthNode last said (for the handler readiness gauge). */
+  handlerStates(): readonly NodeHandlerState[] {
+    return this.ownBerthNode.get(this.o.nodeName)?.status?.handlers ?? [];
   }
 
   async start(): Promise<void> {

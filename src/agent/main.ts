@@ -87,8 +87,20 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     const host = hostExec(hostRoot, manager === 'direct' ? 'same-namespace' : 'nsenter');
     const layout = layoutOf(hostView(hostRoot, manager));
     const service = manager === 'direct' ? new DirectService({ layout, version: VERSION, log }) : new SystemdService({ layout, log });
+    const selectNodeSide = () => nodeSideFor({
+      host, stackVersion: VERSION, stackBin: '/opt/berth/current/bin',
+      // The canary's program comes with the agent itself (bundled beside it).
+      canaryProgram: path.join(__dirname, 'berth-canary'),
+      workDir: '/run/berth-agent',
+      serviceManager: manager,
+    });
     if (command === 'uninstall') {
-      await uninstallNode({ layout, service, kubeletEndpoint: kubeletFacts(host).runtimeEndpoint, log });
+      const selected = selectNodeSide();
+      try {
+        await uninstallNode({ layout, service, kubeletEndpoint: kubeletFacts(host).runtimeEndpoint, removeCriHandlers: () => selected.removeHandlers(), log });
+      } finally {
+        selected.side.close();
+      }
       return 0;
     }
     const prepare = () => prepareNode({
@@ -111,13 +123,13 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     }
 
     const kube = KubeClient.fromFileOrCluster(flagString(args, 'kubeconfig'));
-    const { side: node, socket: criSocket, runtime } = nodeSideFor({
-      host, stackVersion: VERSION, stackBin: '/opt/berth/current/bin',
-      // The canary's program comes with the agent itself (bundled beside it).
-      canaryProgram: path.join(__dirname, 'berth-canary'),
-      workDir: '/run/berth-agent',
-    });
+    const { side: node, socket: criSocket, runtime } = selectNodeSide();
     const metrics = new AgentMetrics(VERSION);
+    kube.onRequest = (kind, first) => {
+      metrics.apiRequests.inc({ ...kind });
+      // One line per kind of request, so the RBAC it needs can be read from the log (the e2e compares it with the chart).
+      if (first) log.debug('first API request of its kind', { verb: kind.verb, group: kind.group, resource: kind.resource });
+    };
     const identity = `${nodeName}_${process.pid}`;
     agent = new Agent({
       kube, nodeName, log, node,
@@ -136,7 +148,9 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
       berthdMetricsAddrFile: host.inAgent('/run/berth/metrics.addr'),
       collect: () => {
         metrics.leader.set(agent.isLeader ? 1 : 0);
-        for (const [verb, n] of kube.requests) metrics.apiRequests.set({ verb }, n);
+        // Handlers that went away drop out of the gauge instead of staying at their last value.
+        metrics.handlerReady.reset();
+        for (const h of agent.handlerStates()) metrics.handlerReady.set({ handler: h.handler }, h.phase === 'Ready' ? 1 : 0);
       },
       live: () => true,
       ready: async () => {

@@ -14,6 +14,7 @@
  *   streaming: {address: "127.0.0.1:0"}
  *   cgroupDriver: cgroupfs           # or systemd: must match the kubelet's cgroupDriver
  *   sandbox: {pauseImage: ""}         # "" (default): no pause process; an image: an infra container per pod
+ *   metricsAddress: "127.0.0.1:0"     # Prometheus /metrics on loopback (port 0: a free one); "" or off: none
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,6 +27,9 @@ export const DEFAULT_CONFIG_FILE = '/etc/berth/config.yaml';
 export const DEFAULT_ROOT = '/var/lib/berth';
 export const DEFAULT_STATE = '/run/berth';
 export const SOCKET_NAME = 'berthd.sock';
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:0';
+/** Where berthd writes the metrics endpoint's bound address (`host:port`, one line), for berth-agent. */
+export const METRICS_ADDR_FILE = 'metrics.addr';
 
 export interface RuntimeHandlerConfig {
   /** Absolute path of a runc-compatible binary. */
@@ -50,6 +54,8 @@ export interface BerthdConfig {
   cgroupDriver: 'cgroupfs' | 'systemd';
   /** pauseImage "" = namespaces pinned by bind mounts alone; otherwise every pod runs this image as its infra container. */
   sandbox: { pauseImage: string };
+  /** Loopback host:port of the Prometheus /metrics endpoint (port 0: a free one); "" = not served. */
+  metricsAddress: string;
 }
 
 /** Command-line overrides; a value here wins over the file. */
@@ -60,7 +66,7 @@ export interface ConfigOverrides {
   logLevel?: string;
 }
 
-const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'runtimesDir', 'streaming', 'cgroupDriver', 'sandbox'] as const;
+const TOP_KEYS = ['root', 'state', 'listen', 'logLevel', 'maxConcurrentDownloads', 'registries', 'cni', 'runtimes', 'runtimesDir', 'streaming', 'cgroupDriver', 'sandbox', 'metricsAddress'] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 /** A RuntimeClass handler is a DNS label (node.k8s.io/v1). */
 const HANDLER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -113,6 +119,23 @@ function hostPort(v: unknown, field: string): string {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(v);
   if (!m || Number(m[2]) > 65535) throw invalid(field, `"${v}": must be "host:port" with a port 0-65535`);
   return v;
+}
+
+/**
+ * The metrics endpoint's address: served to berth-agent on the node only, unauthenticated, so loopback only
+ * (127.0.0.0/8 or [::1]); "" or `off` turns it off.
+ */
+export function metricsAddress(v: unknown, field: string): string {
+  if (v === '' || v === 'off' || v === false) return '';
+  const hint = 'must be a loopback "host:port" (127.0.0.1:PORT or [::1]:PORT; port 0 picks a free one), or "" / off for none';
+  if (typeof v !== 'string') throw invalid(field, hint);
+  const m = /^(\[[^\]]*\]|[^:[\]]*):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw invalid(field, `"${v}": ${hint}`);
+  const host = m[1];
+  const loopbackV4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  const ok = host === '[::1]' || (loopbackV4 !== null && loopbackV4.slice(1).every((o) => Number(o) <= 255 && String(Number(o)) === o));
+  if (!ok) throw invalid(field, `"${v}": the host must be a loopback address (127.0.0.0/8 or [::1]): the endpoint has no authentication`);
+  return `${host}:${Number(m[2])}`;
 }
 
 /** The registries map, checked by the image library; its key paths re-quoted the way this file writes them. */
@@ -206,6 +229,7 @@ export function validateConfig(doc: unknown, overrides: ConfigOverrides = {}, co
     streaming: { address },
     cgroupDriver,
     sandbox: { pauseImage },
+    metricsAddress: d.metricsAddress === undefined || d.metricsAddress === null ? DEFAULT_METRICS_ADDRESS : metricsAddress(d.metricsAddress, 'metricsAddress'),
   };
 }
 

@@ -1,10 +1,13 @@
 /** berthd's command line and life cycle: flags → config → image store → server → wait for a signal. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { asBerthError, exitCodeOf, invalid } from '../common/errors';
 import { Logger, type LogLevel } from '../common/log';
 import type { ImageStoreApi, ImageStoreOptions } from '../image/api';
 import { flagBool, flagHelp, flagString, parseArgs, type FlagSpec } from '../common/args';
-import { DEFAULT_CONFIG_FILE, DEFAULT_ROOT, DEFAULT_STATE, loadConfig, type BerthdConfig, type ConfigOverrides } from './config';
+import { DEFAULT_CONFIG_FILE, DEFAULT_ROOT, DEFAULT_STATE, METRICS_ADDR_FILE, loadConfig, type BerthdConfig, type ConfigOverrides } from './config';
+import { startMetricsEndpoint, type MetricsEndpoint } from './observability/endpoint';
+import { BerthdMetrics } from './observability/registry';
 import { watchRuntimeDropIns } from './runtimes-reload';
 import { withRuntimeDropIns } from './runtimes-dropin';
 import { CriServer } from './server';
@@ -75,6 +78,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory, source:
   const log = new Logger({ level: config.logLevel as LogLevel, fields: { component: 'berthd' } });
   let store: ImageStoreApi | undefined;
   let server: CriServer | undefined;
+  let endpoint: MetricsEndpoint | undefined;
   // Handlers first: a SIGTERM that arrives while the socket is being bound must stop berthd cleanly, not kill
   // it with the default action and leave the socket behind. Until serving, it is only remembered.
   let onSignal: (signal: NodeJS.Signals) => void = (signal) => { early = signal; };
@@ -87,8 +91,10 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory, source:
     fs.mkdirSync(config.root, { recursive: true, mode: 0o711 });
     fs.mkdirSync(config.state, { recursive: true, mode: 0o700 });
     store = openStore({ root: config.root, registries: config.registries, maxConcurrentDownloads: config.maxConcurrentDownloads }, log.child({ component: 'image' }));
+    const metrics = config.metricsAddress ? new BerthdMetrics(VERSION) : undefined;
+    if (metrics) endpoint = await startMetricsEndpoint({ metrics, address: config.metricsAddress, addrFile: path.join(config.state, METRICS_ADDR_FILE), log });
     server = new CriServer({
-      socket: config.listen, log, images: store, version: VERSION,
+      socket: config.listen, log, images: store, version: VERSION, metrics,
       runtime: {
         root: config.root, state: config.state, cni: config.cni, runtimes: config.runtimes, cgroupDriver: config.cgroupDriver,
         streamingAddress: config.streaming.address, pauseImage: config.sandbox.pauseImage,
@@ -99,6 +105,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory, source:
     const e = asBerthError(err);
     log.error('cannot start', { kind: e.kind, error: e.message });
     process.stderr.write(`berthd: ${e.message}\n`);
+    await endpoint?.close();
     await store?.close();
     process.off('SIGTERM', handler);
     process.off('SIGINT', handler);
@@ -109,6 +116,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory, source:
   const running = server;
   const stopWatching = watchRuntimeDropIns({ dir: config.runtimesDir, ...source, log, apply: (runtimes) => running.replaceRuntimeHandlers(runtimes) });
   const openedStore = store;
+  const openedEndpoint = endpoint;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -119,7 +127,7 @@ async function serve(config: BerthdConfig, openStore: ImageStoreFactory, source:
       stopping = true;
       stopWatching();
       log.info('shutting down', { signal });
-      running.shutdown(GRACE_MS).then(() => openedStore.close()).then(
+      running.shutdown(GRACE_MS).then(() => openedEndpoint?.close()).then(() => openedStore.close()).then(
         () => {
           log.info('stopped');
           resolve(0);

@@ -3,10 +3,15 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { BerthError } from '../common/errors';
-import { listenUnix, type UnixListener } from '../common/grpc';
+import { listenUnix, observeService, type UnixListener } from '../common/grpc';
 import type { Logger } from '../common/log';
 import type { ImageStoreApi } from '../image/api';
 import { imageService } from './image-service';
+import { criCallObserver } from './observability/cri-calls';
+import { measuredImageStore } from './observability/image-pulls';
+import type { BerthdMetrics } from './observability/registry';
+import { runtimeObserver } from './observability/runtime-observer';
+import { registerStoreGauges } from './observability/store-gauges';
 import { criServices } from './proto/load';
 import { PullProgressHub, pullProgressService } from './pull-progress';
 import { Runtime, type RuntimeOptions } from './runtime';
@@ -18,7 +23,9 @@ export interface CriServerOptions {
   log: Logger;
   images: ImageStoreApi;
   version: string;
-  runtime: Omit<RuntimeOptions, 'log' | 'images' | 'version'>;
+  runtime: Omit<RuntimeOptions, 'log' | 'images' | 'version' | 'observer'>;
+  /** The metric families to record into; absent: nothing is measured. */
+  metrics?: BerthdMetrics;
 }
 
 /** Messages up to this size are accepted (kubelet's own limit is 16 MiB). */
@@ -37,11 +44,16 @@ export class CriServer {
 
   constructor(private readonly options: CriServerOptions) {
     const defs = criServices();
-    const { log, images, version } = options;
-    this.runtime = new Runtime({ ...options.runtime, log, images, version });
-    this.server.addService(defs.runtime, this.runtime.service());
-    this.server.addService(defs.image, imageService({ log, images, progress: this.progress, shutdown: this.shutdownController.signal }));
-    this.server.addService(defs.pullProgress, pullProgressService(log, this.progress));
+    const { log, version, metrics } = options;
+    // Every pull, kubelet's and the pause image's, goes through this one store: measured once here.
+    const images = metrics ? measuredImageStore(options.images, metrics) : options.images;
+    this.runtime = new Runtime({ ...options.runtime, log, images, version, observer: metrics && runtimeObserver(metrics) });
+    const observed = (def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation) =>
+      metrics ? observeService(def, impl, criCallObserver(metrics)) : impl;
+    this.server.addService(defs.runtime, observed(defs.runtime, this.runtime.service()));
+    this.server.addService(defs.image, observed(defs.image, imageService({ log, images, progress: this.progress, shutdown: this.shutdownController.signal })));
+    this.server.addService(defs.pullProgress, observed(defs.pullProgress, pullProgressService(log, this.progress)));
+    if (metrics) registerStoreGauges(metrics, { containers: () => this.runtime.context.containers.all(), sandboxes: () => this.runtime.context.sandboxes.all() });
   }
 
   /** Claims the socket (refusing if another berthd serves it), binds it root-only, and starts serving. */

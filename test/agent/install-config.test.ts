@@ -187,6 +187,17 @@ describe('CNI config', () => {
     expect(ensureCni(layout, { mode: 'never' }).changed).toBe(false);
   });
 
+  test("a file of our name that is someone else's network (hack/cluster writes one) is theirs: never taken over or removed", () => {
+    const theirs = '{"name":"berth-e2e","cniVersion":"1.0.0","plugins":[{"type":"bridge"}]}';
+    write(`/etc/cni/net.d/${CONFLIST_NAME}`, theirs);
+    expect(foreignCniConfigs(layout)).toEqual([CONFLIST_NAME]);
+    expect(ensureCni(layout, { mode: 'auto' })).toEqual({ installed: false, changed: false, reason: `the node has its own CNI config: ${CONFLIST_NAME}` });
+    expect(() => ensureCni(layout, { mode: 'always' })).toThrow(/is not Berth's/);
+    expect(ensureCni(layout, { mode: 'never' }).changed).toBe(false);
+    expect(fs.readFileSync(conflist(), 'utf8')).toBe(theirs);
+    fs.rmSync(conflist());
+  });
+
   test('bad settings name the field', () => {
     expect(() => ensureCni(layout, { mode: 'sometimes' as 'auto' })).toThrow(/must be one of auto, always, never/);
     try {

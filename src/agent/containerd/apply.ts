@@ -28,8 +28,10 @@ export interface HealthReport {
 export interface ContainerdTarget {
   /** containerd's main config (`--config`), as the agent sees it. */
   readonly configPath: string;
-  /** Where Berth's drop-ins go (containerd 2.x reads them through an `imports` glob naming them). */
+  /** Where Berth's drop-ins go, as the agent sees it (containerd 2.x reads them through an `imports` glob naming them). */
   readonly dropInDir: string;
+  /** The same directory as containerd sees it, for the `imports` glob (in the DaemonSet: without /host); default dropInDir. */
+  readonly hostDropInDir?: string;
   /** The original main config's backup; default `<configPath>.berth-backup.json`. */
   readonly backupPath?: string;
   readonly version: ContainerdVersion;
@@ -51,7 +53,9 @@ export interface ApplyResult {
 
 /** The `imports` entry for Berth's drop-ins; only Berth's own files match it. */
 export const dropInGlob = (dropInDir: string): string => path.join(dropInDir, 'berth-*.toml');
-const backupPathOf = (t: ContainerdTarget): string => t.backupPath ?? `${t.configPath}.berth-backup.json`;
+const backupPathOf = (t: Pick<ContainerdTarget, 'configPath' | 'backupPath'>): string => t.backupPath ?? `${t.configPath}.berth-backup.json`;
+type FilesOf = Pick<ContainerdTarget, 'configPath' | 'dropInDir' | 'hostDropInDir' | 'backupPath' | 'version'>;
+const planOptions = (t: FilesOf) => ({ layout: layoutFor(t.version), defaultVersion: defaultConfigVersion(t.version), glob: dropInGlob(t.hostDropInDir ?? t.dropInDir), configPath: t.configPath });
 
 function readIfExists(file: string): { data: Buffer; mode: number } | undefined {
   try {
@@ -62,7 +66,7 @@ function readIfExists(file: string): { data: Buffer; mode: number } | undefined 
   }
 }
 
-function observe(t: ContainerdTarget): ObservedFiles {
+function observe(t: FilesOf): ObservedFiles {
   const main = readIfExists(t.configPath);
   const dropIns = new Map<string, Buffer>();
   let names: string[] = [];
@@ -113,8 +117,7 @@ function put(file: string, data: Buffer | undefined, mode: number): void {
  */
 function changesFor(t: ContainerdTarget, desired: readonly ContainerdHandler[]): { changes: Change[]; before: readonly string[]; after: readonly string[] } {
   const o = observe(t);
-  const v = t.version;
-  const plan = planHandlers(desired, o, { layout: layoutFor(v), defaultVersion: defaultConfigVersion(v), glob: dropInGlob(t.dropInDir), configPath: t.configPath });
+  const plan = planHandlers(desired, o, planOptions(t));
   const changes: Change[] = [];
   const bp = backupPathOf(t);
   const backupBefore = readIfExists(bp);
@@ -193,6 +196,11 @@ function culpritsOf(changes: readonly Change[], before: readonly string[], after
   const touched = changes.filter((c) => path.dirname(c.file) === dropInDir).map((c) => path.basename(c.file).replace(/^berth-(.*)\.toml$/, '$1'));
   const named = [...new Set([...touched, ...after.filter((h) => !before.includes(h)), ...before.filter((h) => !after.includes(h))])].sort();
   return named.length ? named : [...after];
+}
+
+/** The handlers Berth has configured in containerd now, as its files say (its own drop-ins or block). */
+export function configuredHandlers(t: FilesOf): readonly string[] {
+  return planHandlers([], observe(t), planOptions(t)).before;
 }
 
 /** Uninstall: every drop-in Berth wrote and its `imports` entry or block gone, the original main config back. */

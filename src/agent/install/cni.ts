@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { invalid } from '../../common/errors';
+import { BerthError, invalid } from '../../common/errors';
 import { writeIfChanged } from './config';
 import { CURRENT_LINK, type Layout } from './layout';
 
@@ -18,6 +18,8 @@ export type CniMode = 'auto' | 'always' | 'never';
 export const CNI_MODES: readonly CniMode[] = ['auto', 'always', 'never'];
 
 export const CONFLIST_NAME = '10-berth.conflist';
+/** The network name of our conflist: what tells it from another file of the same name (hack/cluster writes one). */
+const NETWORK_NAME = 'berth';
 export const CNI_PLUGINS = ['berth-bridge', 'berth-host-local', 'berth-portmap'] as const;
 
 export interface CniSettings {
@@ -42,7 +44,7 @@ export function validateCniSettings(s: CniSettings, field = 'cni'): CniSettings 
 export function renderConflist(layout: Layout, s: CniSettings): string {
   const doc = {
     cniVersion: '1.0.0',
-    name: 'berth',
+    name: NETWORK_NAME,
     plugins: [
       {
         type: 'berth-bridge', bridge: s.bridge ?? 'berth0', isGateway: true, isDefaultGateway: true, ipMasq: true, hairpinMode: true,
@@ -54,10 +56,21 @@ export function renderConflist(layout: Layout, s: CniSettings): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
+/** Our conflist is on the node: the file of our name, holding our network (not someone else's file of that name). */
+function oursInstalled(layout: Layout): boolean {
+  try {
+    const doc = JSON.parse(fs.readFileSync(path.join(layout.agent.cniConfDir, CONFLIST_NAME), 'utf8')) as { name?: unknown };
+    return doc.name === NETWORK_NAME;
+  } catch {
+    return false;
+  }
+}
+
 /** CNI configs on the node that are not ours. */
 export function foreignCniConfigs(layout: Layout): string[] {
+  const ours = oursInstalled(layout);
   try {
-    return fs.readdirSync(layout.agent.cniConfDir).filter((n) => CNI_CONFIG.test(n) && n !== CONFLIST_NAME && !n.startsWith('.')).sort();
+    return fs.readdirSync(layout.agent.cniConfDir).filter((n) => CNI_CONFIG.test(n) && !(ours && n === CONFLIST_NAME) && !n.startsWith('.')).sort();
   } catch {
     return [];
   }
@@ -87,9 +100,8 @@ function ensureLink(link: string, target: string): boolean {
 
 function removeOurs(layout: Layout): boolean {
   let changed = false;
-  const conflist = path.join(layout.agent.cniConfDir, CONFLIST_NAME);
-  if (fs.existsSync(conflist)) {
-    fs.rmSync(conflist, { force: true });
+  if (oursInstalled(layout)) {
+    fs.rmSync(path.join(layout.agent.cniConfDir, CONFLIST_NAME), { force: true });
     changed = true;
   }
   for (const p of CNI_PLUGINS) {
@@ -120,8 +132,11 @@ export function ensureCni(layout: Layout, settings: CniSettings): CniResult {
   }
   const foreign = foreignCniConfigs(layout);
   if (s.mode === 'auto' && foreign.length > 0) {
-    const ours = fs.existsSync(path.join(layout.agent.cniConfDir, CONFLIST_NAME));
-    return { installed: ours, changed: false, reason: `the node has its own CNI config: ${foreign.join(', ')}` };
+    return { installed: oursInstalled(layout), changed: false, reason: `the node has its own CNI config: ${foreign.join(', ')}` };
+  }
+  if (!oursInstalled(layout) && fs.existsSync(path.join(layout.agent.cniConfDir, CONFLIST_NAME))) {
+    // always, over a file of our name that is not ours: replacing it would take someone's network away unseen.
+    throw new BerthError('FailedPrecondition', `${path.join(layout.agent.cniConfDir, CONFLIST_NAME)} is not Berth's (its network is not "${NETWORK_NAME}"): rename or remove it to let the agent install Berth's network`);
   }
   fs.mkdirSync(layout.agent.cniBinDir, { recursive: true, mode: 0o755 });
   let changed = false;

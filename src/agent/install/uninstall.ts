@@ -16,12 +16,13 @@ import { ensureCni } from './cni';
 import { CONFIG_MARK } from './config';
 import type { Layout } from './layout';
 
-
 export interface UninstallOptions {
   readonly layout: Layout;
   readonly service: BerthdService;
   /** kubelet's CRI endpoint on this node ('' if none). */
   readonly kubeletEndpoint: string;
+  /** Takes Berth's handlers out of the node's own CRI (containerd), before anything else goes. */
+  readonly removeCriHandlers: () => Promise<void>;
   readonly log: Logger;
 }
 
@@ -39,6 +40,8 @@ export async function uninstallNode(o: UninstallOptions): Promise<string[]> {
   if (o.kubeletEndpoint.replace(/^unix:\/\//, '') === socket || o.kubeletEndpoint.replace(/^unix:\/\//, '') === layout.agent.socket) {
     throw new BerthError('FailedPrecondition', `kubelet on this node uses berthd (${o.kubeletEndpoint}): migrate the node back to its previous runtime first`);
   }
+  // First, so that no CRI is left advertising a handler whose runtime binary is about to go.
+  await o.removeCriHandlers();
   const removed: string[] = [];
   const rm = (p: string): void => {
     if (!fs.existsSync(p) && !isLink(p)) return;

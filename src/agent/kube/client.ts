@@ -9,6 +9,7 @@ import * as https from 'node:https';
 import * as http from 'node:http';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { BerthError, type ErrorKind } from '../../common/errors';
+import { requestKind, type RequestKind } from './request-kind';
 
 export type Json = Record<string, unknown>;
 
@@ -40,8 +41,11 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 export class KubeClient {
   private readonly watcher: Watch;
-  /** Requests made, by verb: the agent's own account of its API use (the bench reads it through the metrics). */
-  readonly requests = new Map<string, number>();
+  /** Requests made, by verb, group and resource: the agent's own account of its API use (see onRequest). */
+  readonly requests = new Map<string, { kind: RequestKind; count: number }>();
+
+  /** Told of each request as it is made, `first` for the first of its kind (watches count when opened). */
+  onRequest: (kind: RequestKind, first: boolean) => void = () => undefined;
 
   constructor(readonly config: KubeConfig) {
     this.watcher = new Watch(config);
@@ -55,8 +59,13 @@ export class KubeClient {
     return new KubeClient(kc);
   }
 
-  private count(verb: string): void {
-    this.requests.set(verb, (this.requests.get(verb) ?? 0) + 1);
+  private count(method: string, path: string, watch = false): void {
+    const kind = requestKind(method, path, watch);
+    const key = `${kind.verb} ${kind.group}/${kind.resource}`;
+    const seen = this.requests.get(key);
+    if (seen) seen.count++;
+    else this.requests.set(key, { kind, count: 1 });
+    this.onRequest(kind, seen === undefined);
   }
 
   /** A request; resolves with the decoded body (undefined for an empty one), rejects with an ApiError. */
@@ -75,7 +84,7 @@ export class KubeClient {
       timeout: REQUEST_TIMEOUT_MS,
     };
     await this.config.applyToHTTPSOptions(opts);
-    this.count(method.toLowerCase());
+    this.count(method, path);
     const transport = url.protocol === 'http:' ? http : https;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = transport.request(url, opts, (res) => {
@@ -117,7 +126,7 @@ export class KubeClient {
 
   /** Starts a watch stream; the returned function stops it (then `done` is called with null). */
   async watch(path: string, query: Record<string, string | number | boolean | undefined>, h: WatchHandlers): Promise<() => void> {
-    this.count('watch');
+    this.count('GET', path, true);
     const controller = await this.watcher.watch(path, query, (type, obj) => h.event(type as Parameters<WatchHandlers['event']>[0], obj as Json), (err) => h.done(err));
     return () => controller.abort();
   }

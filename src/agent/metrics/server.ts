@@ -18,7 +18,11 @@ export class AgentMetrics {
   readonly actions = new Counter({ name: 'berth_agent_actions_total', help: 'Actions carried out, by loop.', labelNames: ['loop'], registers: [this.registry] });
   readonly handlerReady = new Gauge({ name: 'berth_handler_ready', help: '1 when the runtime handler is configured and its canary passed on this node.', labelNames: ['handler'], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'berth_agent_leader', help: '1 while this agent holds the Lease and does the cluster-wide work.', registers: [this.registry] });
-  readonly apiRequests = new Gauge({ name: 'berth_agent_api_requests', help: 'API server requests made since start, by verb (a gauge mirrored from the client; watches count when opened).', labelNames: ['verb'], registers: [this.registry] });
+  readonly apiRequests = new Counter({
+    name: 'berth_agent_api_requests_total',
+    help: 'API server requests the agent made, by RBAC verb, API group ("" = core) and resource (with subresource); a watch counts when opened.',
+    labelNames: ['verb', 'group', 'resource'], registers: [this.registry],
+  });
 
   constructor(version: string) {
     new Gauge({ name: 'berth_build_info', help: 'Build information; always 1.', labelNames: ['component', 'version', 'node_version'], registers: [this.registry] })

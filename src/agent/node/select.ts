@@ -1,9 +1,12 @@
 /**
  * Which NodeSide the agent drives: the one for the CRI runtime kubelet uses on this node (kubelet's endpoint
  * decides; a node whose kubelet names no endpoint is taken as berthd's, the stack the agent installs).
+ * containerd's nodes (not migrated yet) get their handlers in containerd's config; every other one in berthd's.
  */
 import type { NodeSide } from '../node-side';
 import { BerthdNode } from './berthd-node';
+import { ContainerdNode } from './containerd-node';
+import { restartFor } from './containerd-restart';
 import type { HostExec } from './host-exec';
 import { kubeletFacts, runtimeOf, socketOf } from './kubelet';
 
@@ -16,6 +19,8 @@ export interface NodeSideOptions {
   canaryProgram: string;
   /** A host directory for canary bundles. */
   workDir: string;
+  /** How the host's services are driven (containerd's restart); default systemd. */
+  serviceManager?: 'systemd' | 'direct';
 }
 
 export interface SelectedNodeSide {
@@ -23,14 +28,29 @@ export interface SelectedNodeSide {
   runtime: string;
   /** The CRI socket the node side talks to, as the agent sees it. */
   socket: string;
+  /**
+   * For uninstall: takes out what Berth added to the node's own CRI (containerd's handler config); berthd's
+   * drop-ins go with the rest of the stack.
+   */
+  removeHandlers(): Promise<void>;
 }
 
 export function nodeSideFor(o: NodeSideOptions): SelectedNodeSide {
   const { runtimeEndpoint } = kubeletFacts(o.host);
   const runtime = runtimeEndpoint ? runtimeOf(runtimeEndpoint) : 'berthd';
-  const berthdSocket = runtime === 'berthd' && runtimeEndpoint ? socketOf(runtimeEndpoint, o.host) : o.host.inAgent('/run/berth/berthd.sock');
+  const berthd = o.host.inAgent('/run/berth/berthd.sock');
+  if (runtime === 'containerd') {
+    const socket = socketOf(runtimeEndpoint, o.host);
+    const side = new ContainerdNode({
+      ...o, socket, hostSocket: runtimeEndpoint.replace(/^unix:\/\//, ''), berthdSocket: berthd,
+      restart: restartFor(o.serviceManager ?? 'systemd', o.host),
+    });
+    return { runtime, socket, side, removeHandlers: () => side.uninstall() };
+  }
+  const berthdSocket = runtime === 'berthd' && runtimeEndpoint ? socketOf(runtimeEndpoint, o.host) : berthd;
   return {
     runtime: 'berthd', socket: berthdSocket,
     side: new BerthdNode({ ...o, runtimesDir: o.host.inAgent('/etc/berth/runtimes.d'), berthdSocket }),
+    removeHandlers: async () => undefined,
   };
 }

@@ -29,6 +29,34 @@ export function kindOfGrpcCode(code: number): ErrorKind {
   return kindOfCode.get(code) ?? 'Internal';
 }
 
+/**
+ * Status codes by the names gRPC's own libraries print (grpc-go's codes.Code.String(): `OK`, `NotFound`, …),
+ * the spelling metrics label them with.
+ */
+const CODE_NAMES: Record<number, string> = {
+  [grpc.status.OK]: 'OK',
+  [grpc.status.CANCELLED]: 'Canceled',
+  [grpc.status.UNKNOWN]: 'Unknown',
+  [grpc.status.INVALID_ARGUMENT]: 'InvalidArgument',
+  [grpc.status.DEADLINE_EXCEEDED]: 'DeadlineExceeded',
+  [grpc.status.NOT_FOUND]: 'NotFound',
+  [grpc.status.ALREADY_EXISTS]: 'AlreadyExists',
+  [grpc.status.PERMISSION_DENIED]: 'PermissionDenied',
+  [grpc.status.RESOURCE_EXHAUSTED]: 'ResourceExhausted',
+  [grpc.status.FAILED_PRECONDITION]: 'FailedPrecondition',
+  [grpc.status.ABORTED]: 'Aborted',
+  [grpc.status.OUT_OF_RANGE]: 'OutOfRange',
+  [grpc.status.UNIMPLEMENTED]: 'Unimplemented',
+  [grpc.status.INTERNAL]: 'Internal',
+  [grpc.status.UNAVAILABLE]: 'Unavailable',
+  [grpc.status.DATA_LOSS]: 'DataLoss',
+  [grpc.status.UNAUTHENTICATED]: 'Unauthenticated',
+};
+
+export function grpcCodeName(code: number): string {
+  return CODE_NAMES[code] ?? `Code(${code})`;
+}
+
 /** Any error as the status a server sends for it. */
 export function toServiceError(err: unknown): grpc.ServiceError {
   const e = asBerthError(err);

@@ -7,6 +7,7 @@ import type { KeyedLock } from '../../common/keyed-lock';
 import type { Logger } from '../../common/log';
 import type { ImageStoreApi } from '../../image/api';
 import type { ShimClient } from '../../shim';
+import type { RuntimeObserver } from '../observability/observer';
 import type { PodNetwork } from '../sandbox/network';
 import type { StreamingServer } from '../streaming';
 import type { ContainerStore, SandboxStore } from '../store';
@@ -40,6 +41,8 @@ export interface RuntimeContext {
   streaming: StreamingServer;
   /** Streams of GetContainerEvents. */
   events: ContainerEvents;
+  /** Hears pod start times (metrics). */
+  observer: RuntimeObserver;
 }
 
 /** Unix nanoseconds now, as the CRI's int64 strings. */

@@ -10,6 +10,7 @@ import { KeyedLock } from '../../common/keyed-lock';
 import type { Logger } from '../../common/log';
 import type { ImageStoreApi } from '../../image/api';
 import { ShimClient } from '../../shim';
+import { NO_OBSERVER, type RuntimeObserver } from '../observability/observer';
 import { PodNetwork, cniCacheDir } from '../sandbox/network';
 import { ShimStreamingBackend, StreamingServer } from '../streaming';
 import { ContainerStore, SandboxStore } from '../store';
@@ -38,6 +39,8 @@ export interface RuntimeOptions {
   pauseImage?: string;
   /** The berth-shim executable (default: found beside berthd). */
   shimBinary?: string;
+  /** Hears pod start and CNI timings (default: nobody). */
+  observer?: RuntimeObserver;
 }
 
 export class Runtime {
@@ -51,6 +54,7 @@ export class Runtime {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o711 });
     const log = options.log.child({ component: 'runtime' });
     const sandboxes = new SandboxStore(criRoot, log);
+    const observer = options.observer ?? NO_OBSERVER;
     const streaming = new StreamingServer({
       address: options.streamingAddress,
       log: options.log.child({ component: 'streaming' }),
@@ -63,7 +67,7 @@ export class Runtime {
       shim: () => this.shim(),
       sandboxes,
       containers: new ContainerStore(criRoot, log),
-      network: new PodNetwork({ ...options.cni, cacheDir: cniCacheDir(options.root), log }),
+      network: new PodNetwork({ ...options.cni, cacheDir: cniCacheDir(options.root), log, observe: observer.cniOperation }),
       handlers: runtimeHandlers(options.runtimes),
       locks: new KeyedLock(),
       stateDir,
@@ -74,6 +78,7 @@ export class Runtime {
       version: options.version,
       events: new ContainerEvents(),
       streaming,
+      observer,
     };
   }
 

@@ -13,6 +13,7 @@ import { crashPoint } from '../../common/crash-point';
 import type { ImageRunConfig } from '../../image/api';
 import { BerthError, invalid } from '../../common/errors';
 import { newId } from '../../common/ids';
+import { secondsSince } from '../observability/observer';
 import { hostsFile, hostnameFile, resolvConf } from '../sandbox/files';
 import { mountTmpfs, pinNamespaces, startPidHolder } from '../sandbox/host';
 import { sandboxName, type SandboxRecord } from '../store';
@@ -51,6 +52,7 @@ export function validateSandboxConfig(config: PodSandboxConfig | null): PodSandb
 }
 
 export async function runPodSandbox(ctx: RuntimeContext, req: RunPodSandboxRequest): Promise<RunPodSandboxResponse> {
+  const start = process.hrtime.bigint();
   const config = validateSandboxConfig(req.config);
   ctx.handlers.resolve(req.runtimeHandler, 'runtime_handler'); // an unknown handler fails before anything is made
   const pause = ctx.pauseImage ? await ensurePauseImage(ctx) : undefined; // so does a pause image that cannot be pulled
@@ -71,6 +73,7 @@ export async function runPodSandbox(ctx: RuntimeContext, req: RunPodSandboxReque
       rec.state = 'ready';
       ctx.sandboxes.put(rec);
       ctx.log.info('pod sandbox ready', { sandboxId: id, name, ips: rec.ips, runtimeHandler: rec.runtimeHandler });
+      ctx.observer.podReady(secondsSince(start));
       return { podSandboxId: id };
     } catch (err) {
       await releaseSandbox(ctx, rec).catch(() => undefined);

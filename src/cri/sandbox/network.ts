@@ -15,6 +15,9 @@ export const POD_IFNAME = 'eth0';
 const LOOPBACK = networkFromText(JSON.stringify({ cniVersion: '1.1.0', name: 'berth-loopback', plugins: [{ type: 'berth-loopback' }] }), '<builtin loopback>');
 const LO_IFNAME = 'lo';
 
+/** Hears each CNI operation: the network's plugin types joined with "+", the command, its seconds. */
+export type CniObserver = (plugin: string, command: string, seconds: number) => void;
+
 export interface NetworkReadiness {
   ready: boolean;
   reason: string;
@@ -24,8 +27,20 @@ export interface NetworkReadiness {
 export class PodNetwork {
   private readonly invoker: Invoker;
 
-  constructor(private readonly options: { confDir: string; binDirs: string[]; cacheDir: string; log: Logger }) {
+  constructor(private readonly options: { confDir: string; binDirs: string[]; cacheDir: string; log: Logger; observe?: CniObserver }) {
     this.invoker = new Invoker({ binDirs: options.binDirs, cacheDir: options.cacheDir });
+  }
+
+  /** Runs one CNI operation, telling the observer how long it took whether it worked or not. */
+  private async timed<T>(net: LoadedNetwork, command: 'ADD' | 'DEL' | 'STATUS' | 'GC', op: () => Promise<T>): Promise<T> {
+    const observe = this.options.observe;
+    if (!observe) return op();
+    const start = process.hrtime.bigint();
+    try {
+      return await op();
+    } finally {
+      observe(net.list.plugins.map((p) => p.type).join('+'), command, Number(process.hrtime.bigint() - start) / 1e9);
+    }
   }
 
   private load(): LoadedNetwork {
@@ -36,7 +51,7 @@ export class PodNetwork {
   async readiness(): Promise<NetworkReadiness> {
     try {
       const net = this.load();
-      await this.invoker.status(net);
+      await this.timed(net, 'STATUS', () => this.invoker.status(net));
       return { ready: true, reason: '', message: '' };
     } catch (err) {
       return { ready: false, reason: 'NetworkPluginNotReady', message: `cni: ${(err as Error).message}` };
@@ -51,17 +66,17 @@ export class PodNetwork {
     } catch (err) {
       throw new BerthError('FailedPrecondition', `network not ready: ${(err as Error).message}`, { cause: err });
     }
-    await this.invoker.add(LOOPBACK, { containerId: sandboxId, netns, ifname: LO_IFNAME });
+    await this.timed(LOOPBACK, 'ADD', () => this.invoker.add(LOOPBACK, { containerId: sandboxId, netns, ifname: LO_IFNAME }));
     const m = config.metadata!;
     const portMappings = (config.portMappings ?? [])
       .filter((p) => p.hostPort > 0)
       .map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol.toLowerCase(), hostIP: p.hostIp }));
     const dns = config.dnsConfig ? { servers: config.dnsConfig.servers, searches: config.dnsConfig.searches, options: config.dnsConfig.options } : undefined;
-    const result = await this.invoker.add(net, {
+    const result = await this.timed(net, 'ADD', () => this.invoker.add(net, {
       containerId: sandboxId, netns, ifname: POD_IFNAME,
       args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', m.namespace], ['K8S_POD_NAME', m.name], ['K8S_POD_INFRA_CONTAINER_ID', sandboxId], ['K8S_POD_UID', m.uid]],
       capabilityArgs: { portMappings, ...(dns ? { dns } : {}), ...(config.linux?.cgroupParent ? { cgroupPath: config.linux.cgroupParent } : {}) },
-    });
+    }));
     return { network: net.list.name, ips: podIps(result) };
   }
 
@@ -70,7 +85,7 @@ export class PodNetwork {
    * state without it) and when the conflist was removed since (the cached copy is used).
    */
   async detach(sandboxId: string, netns: string): Promise<void> {
-    await this.invoker.del(LOOPBACK, { containerId: sandboxId, netns, ifname: LO_IFNAME });
+    await this.timed(LOOPBACK, 'DEL', () => this.invoker.del(LOOPBACK, { containerId: sandboxId, netns, ifname: LO_IFNAME }));
     let net: LoadedNetwork | undefined;
     try {
       net = this.load();
@@ -81,7 +96,7 @@ export class PodNetwork {
       this.options.log.warn('no CNI config: nothing to detach the pod from', { sandboxId });
       return;
     }
-    await this.invoker.del(net, { containerId: sandboxId, netns, ifname: POD_IFNAME });
+    await this.timed(net, 'DEL', () => this.invoker.del(net!, { containerId: sandboxId, netns, ifname: POD_IFNAME }));
   }
 
   /** The IPs a past ADD recorded (after a restart). */
@@ -98,7 +113,7 @@ export class PodNetwork {
     } catch {
       return;
     }
-    await this.invoker.gc(net, valid.map((containerId) => ({ containerId, ifname: POD_IFNAME })));
+    await this.timed(net, 'GC', () => this.invoker.gc(net, valid.map((containerId) => ({ containerId, ifname: POD_IFNAME }))));
   }
 }
 
