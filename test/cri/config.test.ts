@@ -20,7 +20,7 @@ describe('config', () => {
     expect(validateConfig(undefined)).toEqual({
       root: '/var/lib/berth', state: '/run/berth', listen: '/run/berth/berthd.sock', logLevel: 'info', maxConcurrentDownloads: 3,
       registries: {}, cni: { confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'] }, runtimes: {}, runtimesDir: '/etc/berth/runtimes.d', streaming: { address: '127.0.0.1:0' },
-      cgroupDriver: 'cgroupfs', sandbox: { pauseImage: '' },
+      cgroupDriver: 'cgroupfs', sandbox: { pauseImage: '' }, metricsAddress: '127.0.0.1:0',
     });
     expect(validateConfig({}, {}, '/srv/berth/berthd.yaml').runtimesDir).toBe('/srv/berth/runtimes.d');
     expect(fieldOf(() => validateConfig({ runtimesDir: 'runtimes.d' }))).toBe('runtimesDir');
@@ -37,6 +37,8 @@ describe('config', () => {
     expect(fieldOf(() => validateConfig({ runtimes: { RUNC: { path: '/x' } } }))).toBe('runtimes.RUNC');
     expect(fieldOf(() => validateConfig({ runtimes: { runc: {} } }))).toBe('runtimes.runc.path');
     expect(fieldOf(() => validateConfig({ streaming: { address: 'localhost:99999' } }))).toBe('streaming.address');
+    expect(fieldOf(() => validateConfig({ metricsAddress: '0.0.0.0:9100' }))).toBe('metricsAddress');
+    expect(validateConfig({ metricsAddress: 'off' }).metricsAddress).toBe('');
     expect(fieldOf(() => validateConfig({ maxConcurrentDownloads: 2.5 }))).toBe('maxConcurrentDownloads');
     expect(fieldOf(() => validateConfig({ logLevel: 'loud' }))).toBe('logLevel');
     expect(fieldOf(() => validateConfig({ cgroupDriver: 'cgroupv3' }))).toBe('cgroupDriver');
