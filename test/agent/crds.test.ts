@@ -11,6 +11,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parseBerthNode, parseRuntimeHandler } from '../../src/agent/api/validate';
+import type { KubeClient } from '../../src/agent/kube/client';
+import type { LeaderElection } from '../../src/agent/kube/lease';
+import type { Logger } from '../../src/common/log';
 import { type Cluster, down, kubectl, up } from '../e2e/cluster';
 import { itIf } from '../helpers/host';
 import { tempDir } from '../helpers/oci';
@@ -253,6 +256,65 @@ describe('against a real API server', () => {
       kubectl(c, ['delete', 'namespace', 'berth-system', '--wait=false']);
     }
   });
+
+  // The same API server serves the agent's leader election (it needs no CRD, only a namespace).
+  /**
+   * The agent's kube client as berth-agent has it: bundled (@kubernetes/client-node is ESM only, which jest's
+   * CommonJS runtime cannot load from source).
+   */
+  function bundledKube(): { KubeClient: typeof KubeClient; LeaderElection: typeof LeaderElection; Logger: typeof Logger } {
+    const outfile = path.join(tempDir('berth-kube-bundle-'), 'kube.js');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- esbuild is a dev dependency, loaded only here
+    require('esbuild').buildSync({
+      stdin: { contents: "export { KubeClient } from './src/agent/kube/client';\nexport { LeaderElection } from './src/agent/kube/lease';\nexport { Logger } from './src/common/log';\n", resolveDir: REPO, sourcefile: 'kube-bundle.ts', loader: 'ts' },
+      outfile, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning',
+    });
+    return require(outfile); // eslint-disable-line @typescript-eslint/no-require-imports
+  }
+
+  test('leader election: one leader; candidates only watch (no request at rest); a released lease is taken at once', async () => {
+    const { KubeClient, LeaderElection, Logger } = bundledKube();
+    const log = new Logger({ level: 'error' });
+    const candidates = ['a', 'b', 'c'].map((identity) => {
+      const client = KubeClient.fromFileOrCluster(c.kubeconfig);
+      const changes: boolean[] = [];
+      const election = new LeaderElection(client, { namespace: 'default', name: 'lease-test', identity, leaseDurationSeconds: 6, renewSeconds: 2, log, onChange: (l) => changes.push(l) });
+      return { identity, client, election, changes };
+    });
+    const requests = (x: (typeof candidates)[number]): number => [...x.client.requests.values()].reduce((n, r) => n + r.count, 0);
+    const until = async (what: string, check: () => boolean): Promise<void> => {
+      for (const deadline = Date.now() + 30_000; !check(); await new Promise((r) => setTimeout(r, 100))) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      }
+    };
+    try {
+      for (const x of candidates) x.election.start();
+      await until('a leader', () => candidates.some((x) => x.election.isLeader));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(candidates.filter((x) => x.election.isLeader)).toHaveLength(1);
+      const before = candidates.map(requests);
+      await new Promise((r) => setTimeout(r, 7000)); // longer than the lease: the holder renews, nobody else asks
+      const leader = candidates.find((x) => x.election.isLeader)!;
+      for (const [i, x] of candidates.entries()) {
+        const made = requests(x) - before[i];
+        if (x === leader) expect(made).toBeGreaterThanOrEqual(3);
+        else expect([x.identity, made]).toEqual([x.identity, 0]);
+      }
+      expect(candidates.filter((x) => x.election.isLeader)).toEqual([leader]);
+      const kinds = [...leader.client.requests.values()].map((r) => `${r.kind.verb} ${r.kind.resource}`).sort();
+      expect(kinds.every((k) => ['create leases', 'list leases', 'update leases', 'watch leases'].includes(k))).toBe(true);
+      // A leader that stops clears the holder: the watch shows it and another takes it long before it would have run out.
+      const stoppedAt = Date.now();
+      await leader.election.stop();
+      expect(leader.changes).toEqual([true, false]);
+      await until('a new leader', () => candidates.some((x) => x !== leader && x.election.isLeader));
+      expect(Date.now() - stoppedAt).toBeLessThan(6000);
+      expect(candidates.filter((x) => x.election.isLeader)).toHaveLength(1);
+    } finally {
+      await Promise.all(candidates.map((x) => x.election.stop()));
+      kubectl(c, ['delete', '--ignore-not-found', 'lease', 'lease-test', '-n', 'default']);
+    }
+  }, 90_000);
 
   test('nothing refused was stored', () => {
     expect(created).toEqual([]);

@@ -116,6 +116,7 @@ export class WatchCache<T> {
   private async watch(): Promise<void> {
     if (this.stopped) return;
     let gone = false;
+    const opened = Date.now();
     try {
       this.stopWatch = await this.client.watch(this.o.path, {
         ...this.selectors(), resourceVersion: this.resourceVersion, allowWatchBookmarks: true,
@@ -145,7 +146,11 @@ export class WatchCache<T> {
           if (this.stopped) return;
           if (err && !(err instanceof Error && err.name === 'AbortError')) this.o.log.debug('watch ended', { path: this.o.path, error: String(err) });
           // client-node's Watch reports a refused watch as an Error with the HTTP status in statusCode.
-          this.resume(gone || (err as { statusCode?: number } | null)?.statusCode === 410);
+          const refused = gone || (err as { statusCode?: number } | null)?.statusCode === 410;
+          // A watch the server ended after its timeout is resumed at once; failures, and streams that end as soon
+          // as they open, back off.
+          if (!err && !refused && Date.now() - opened > 10_000) this.backoffMs = 0;
+          this.resume(refused);
         },
       });
     } catch (err) {
@@ -158,7 +163,7 @@ export class WatchCache<T> {
   private resume(relist: boolean): void {
     if (this.stopped) return;
     const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 1000), MAX_BACKOFF_MS);
     this.timer = setTimeout(() => {
       if (relist) {
         this.list().catch((err: unknown) => {
