@@ -6,7 +6,7 @@
  * again restarts nothing, a changed root restarts once, a containerd that does not come back gets every file's
  * previous bytes and is running again, and removing the handler leaves the original config byte for byte.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,8 +18,9 @@ import { criHealth } from '../../src/agent/containerd/health';
 import { readContainerdVersion, type ContainerdVersion } from '../../src/agent/containerd/version';
 import type { ContainerdHandler } from '../../src/agent/containerd/dropin';
 import { BerthError } from '../../src/common/errors';
-import { atFileEnd, mountPointsUnder } from '../helpers/cleanup';
-import { processes } from '../helpers/containerd';
+import { atFileEnd } from '../helpers/cleanup';
+import type { ContainerdBinaries } from '../helpers/containerd';
+import { CriContainerd, peerFiles, RUNC, snapshotFiles } from '../helpers/cri-containerd';
 import { removeCgroupDirs } from '../helpers/oci';
 import { cleanupTempDirs, tempDir } from '../image/helpers';
 
@@ -27,151 +28,27 @@ jest.setTimeout(180_000);
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PID = process.pid;
-const RUNC = '/usr/sbin/runc';
 const CGROUP_PARENT = `berth-ctrd-apply-${PID}`;
 const PAUSE_REF = `berth.test/pause-${PID}:latest`;
 const CRI_NS = 'k8s.io';
 
-/** Paths of hack/peers' binaries, without building anything (a CI run builds them; missing ones fail the suite). */
-function peers(): Map<string, string> {
-  const r = spawnSync(path.join(REPO, 'hack', 'peers'), ['--list'], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`hack/peers --list failed: ${r.stderr}`);
-  return new Map(r.stdout.split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)).map(([name, , file]) => [name, file]));
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Install {
-  label: string;
-  containerd: string;
-  ctr: string;
-  shimDir: string;
-}
-
-/** One containerd of the suite: config, root, state and socket under `dir`; started and stopped by PID. */
-class Daemon {
-  readonly socket: string;
-  readonly configPath: string;
+/** One containerd of the suite, with what applyHandlers() is given and the pods run through it. */
+class Daemon extends CriContainerd {
   readonly dropInDir: string;
-  readonly log: string;
-  private proc?: ChildProcess;
-  restarts = 0;
-  /** Extra arguments for the next start only (to make one start fail). */
-  nextStartArgs: string[] = [];
   readonly sandboxes = new Set<string>();
 
-  constructor(readonly install: Install, readonly dir: string, readonly crictlBin: string) {
-    this.socket = path.join(dir, 'containerd.sock');
-    this.configPath = path.join(dir, 'etc', 'config.toml');
+  constructor(readonly install: ContainerdBinaries, dir: string, crictl: string) {
+    super({ ...install, crictl }, dir);
     this.dropInDir = path.join(dir, 'etc', 'berth.d');
-    this.log = path.join(dir, 'containerd.log');
-  }
-
-  /** The node's own config, as an admin would have it: CRI on, everything under `dir`. */
-  writeBaseConfig(major: number): string {
-    const d = this.dir;
-    const common = [
-      `root = "${d}/root"`, `state = "${d}/state"`,
-      'disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
-      '', '# the node admin\'s settings, which Berth must keep', '[grpc]', `  address = "${this.socket}"`, '[ttrpc]', `  address = "${this.socket}.ttrpc"`,
-      '[debug]', '  address = ""', '[metrics]', '  address = ""',
-    ];
-    const lines = major >= 2 ? [
-      'version = 3', `temp = "${d}/tmp"`, ...common,
-      "[plugins.'io.containerd.cri.v1.images'.pinned_images]", `  sandbox = "${PAUSE_REF}"`,
-      "[plugins.'io.containerd.cri.v1.runtime']", '  restrict_oom_score_adj = true',
-      "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]", '  runtime_type = "io.containerd.runc.v2"',
-      "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]", `  BinaryName = "${RUNC}"`, `  Root = "${d}/runc-root"`,
-      "[plugins.'io.containerd.cri.v1.runtime'.cni]", `  bin_dirs = ["${d}/cni/bin"]`, `  conf_dir = "${d}/cni/net.d"`,
-      "[plugins.'io.containerd.grpc.v1.cri']", '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-      "[plugins.'io.containerd.internal.v1.opt']", `  path = "${d}/opt"`,
-      "[plugins.'io.containerd.image-verifier.v1.bindir']", `  bin_dir = "${d}/opt/image-verifier/bin"`,
-    ] : [
-      'version = 2', ...common,
-      '[plugins."io.containerd.grpc.v1.cri"]', `  sandbox_image = "${PAUSE_REF}"`, '  restrict_oom_score_adj = true', '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]', '  runtime_type = "io.containerd.runc.v2"',
-      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]', `  BinaryName = "${RUNC}"`, `  Root = "${d}/runc-root"`,
-      '[plugins."io.containerd.grpc.v1.cri".cni]', `  bin_dir = "${d}/cni/bin"`, `  conf_dir = "${d}/cni/net.d"`,
-      '[plugins."io.containerd.internal.v1.opt"]', `  path = "${d}/opt"`,
-    ];
-    fs.mkdirSync(path.dirname(this.configPath), { recursive: true });
-    fs.mkdirSync(path.join(d, 'tmp'), { recursive: true });
-    const text = `${lines.join('\n')}\n`;
-    fs.writeFileSync(this.configPath, text, { mode: 0o640 });
-    return text;
-  }
-
-  get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  /** Starts containerd and waits for its socket; throws when it exits first or takes too long. */
-  async start(): Promise<void> {
-    const args = ['--config', this.configPath, ...this.nextStartArgs];
-    this.nextStartArgs = [];
-    const log = fs.openSync(this.log, 'a');
-    try {
-      this.proc = spawn(this.install.containerd, args, {
-        stdio: ['ignore', log, log],
-        env: { ...process.env, PATH: `${this.install.shimDir}:${process.env.PATH ?? '/usr/bin:/bin'}`, TMPDIR: path.join(this.dir, 'tmp') },
-      });
-    } finally {
-      fs.closeSync(log);
-    }
-    const deadline = Date.now() + 20_000;
-    while (!fs.existsSync(this.socket)) {
-      if (!this.running) throw new Error(`containerd exited at start: ${this.logTail()}`);
-      if (Date.now() > deadline) throw new Error(`containerd made no socket in 20 s: ${this.logTail()}`);
-      await sleep(50);
-    }
-  }
-
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (!p || !this.running) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 10_000); });
-    const inTime = await Promise.race([exited.then(() => true), late]);
-    clearTimeout(timer);
-    if (!inTime) {
-      p.kill('SIGKILL');
-      await exited;
-    }
   }
 
   /** What applyHandlers() gets: restart = stop by PID and start again, counted. */
   target(version: ContainerdVersion, extra: Partial<ContainerdTarget> = {}): ContainerdTarget {
     return {
       configPath: this.configPath, dropInDir: this.dropInDir, version, healthy: criHealth(this.socket), healthTimeoutMs: 20_000, pollMs: 200,
-      restart: async () => {
-        this.restarts++;
-        await this.stop();
-        await this.start();
-      },
+      restart: this.restart,
       ...extra,
     };
-  }
-
-  logTail(): string {
-    try {
-      return fs.readFileSync(this.log, 'utf8').trim().split('\n').slice(-3).join('\n');
-    } catch {
-      return '';
-    }
-  }
-
-  crictl(args: string[]): string {
-    const r = spawnSync(this.crictlBin, ['--runtime-endpoint', `unix://${this.socket}`, '--timeout', '30s', ...args], { encoding: 'utf8', timeout: 60_000 });
-    if (r.status !== 0) throw new Error(`crictl ${args.join(' ')} → ${r.status}: ${r.stderr}`);
-    return r.stdout;
-  }
-
-  /** The CRI config's runtimes, as `crictl info` prints them. */
-  runtimes(): Record<string, { runtimeType?: string; options?: { BinaryName?: string; Root?: string; SystemdCgroup?: boolean } }> {
-    const info = JSON.parse(this.crictl(['info'])) as { config?: { containerd?: { runtimes?: Record<string, never> } } };
-    return info.config?.containerd?.runtimes ?? {};
   }
 
   ctr(args: string[]): void {
@@ -221,50 +98,24 @@ class Daemon {
     }
     await step('daemon', () => this.stop());
     await step('shims', async () => {
-      const shims = processes((argv) => path.basename(argv[0]).startsWith('containerd-shim') && argv.includes(this.socket));
-      for (const pid of shims) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
+      this.killShims();
       for (const id of this.sandboxes) {
         fs.rmSync(path.join('/run/containerd/s', crypto.createHash('sha256').update(path.join(this.socket, CRI_NS, id)).digest('hex')), { force: true });
       }
     });
     await step('mounts', () => {
-      if (mountPointsUnder(this.dir).length) spawnSync('umount', ['-R', this.dir], { stdio: 'ignore' });
-      for (const m of mountPointsUnder(this.dir)) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
-      const left = mountPointsUnder(this.dir);
+      const left = this.unmountAll();
       if (left.length) throw new Error(`still mounted: ${left.join(', ')}`);
     });
     return problems;
   }
 }
 
-/** Every file under `dir` with its bytes and mode: what "put back as it was" is checked against. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!fs.existsSync(dir)) return out;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) Object.assign(out, snapshot(p));
-    else out[p] = `${(fs.statSync(p).mode & 0o7777).toString(8)} ${fs.readFileSync(p).toString('base64')}`;
-  }
-  return out;
-}
-
 const daemons: Daemon[] = [];
-let tools: { crictl: string; installs: Install[] } | undefined;
+let tools: { crictl: string; installs: ContainerdBinaries[] } | undefined;
 
 beforeAll(() => {
-  const p = peers();
-  const need = (name: string) => {
-    const f = p.get(name);
-    if (!f || !fs.existsSync(f)) throw new Error(`${name} from hack/peers is missing (${f ?? 'not listed'}): run hack/peers`);
-    return f;
-  };
+  const need = peerFiles();
   for (const f of ['/usr/bin/containerd', '/usr/bin/ctr', '/usr/bin/containerd-shim-runc-v2', RUNC]) {
     if (!fs.existsSync(f)) throw new Error(`${f} is missing: hack/deps installs containerd and runc`);
   }
@@ -301,7 +152,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 0], ['2.x (hack/peers)', 1]])(
     daemons.push(d);
     version = await readContainerdVersion(install.containerd);
     expect(version.major).toBe(which === 0 ? 1 : 2);
-    original = d.writeBaseConfig(version.major);
+    original = d.writeConfig(version.major, { sandboxImage: PAUSE_REF });
     await d.start();
     const h = await criHealth(d.socket)({ present: ['runc'], absent: ['fast'] });
     expect(h).toMatchObject({ ok: true });
@@ -333,11 +184,11 @@ describe.each<[string, number]>([['1.6 (Debian)', 0], ['2.x (hack/peers)', 1]])(
   });
 
   test('the same handlers again: nothing written, no restart', async () => {
-    const before = snapshot(path.dirname(d.configPath));
+    const before = snapshotFiles(path.dirname(d.configPath));
     const r = await applyHandlers([fast(fastRoot())], d.target(version));
     expect(r).toEqual({ changed: false, restarted: false, handlers: ['fast'] });
     expect(d.restarts).toBe(1);
-    expect(snapshot(path.dirname(d.configPath))).toEqual(before);
+    expect(snapshotFiles(path.dirname(d.configPath))).toEqual(before);
   });
 
   test('a changed root: exactly one restart, and containerd has the new root', async () => {
@@ -348,7 +199,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 0], ['2.x (hack/peers)', 1]])(
   });
 
   test('containerd does not come back: every file gets its previous bytes, containerd runs again, the error names the handler', async () => {
-    const before = snapshot(path.dirname(d.configPath));
+    const before = snapshotFiles(path.dirname(d.configPath));
     d.nextStartArgs = ['--log-level', 'no-such-level'];
     const restartsBefore = d.restarts;
     let err: unknown;
@@ -361,7 +212,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 0], ['2.x (hack/peers)', 1]])(
     expect((err as BerthError).kind).toBe('Unavailable');
     expect((err as BerthError).message).toMatch(/handler second: [\s\S]*; its previous configuration is back and it is healthy again$/);
     expect(d.restarts).toBe(restartsBefore + 2);
-    expect(snapshot(path.dirname(d.configPath))).toEqual(before);
+    expect(snapshotFiles(path.dirname(d.configPath))).toEqual(before);
     expect(d.running).toBe(true);
     expect(Object.keys(d.runtimes()).sort()).toEqual(['fast', 'runc']);
   });

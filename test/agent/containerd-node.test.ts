@@ -8,7 +8,6 @@
  * handler keeps the first, and uninstall removes both. Also: nodeSideFor()'s choice, and the direct restart
  * strategy through a host's systemctl.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -20,161 +19,33 @@ import { BerthdNode } from '../../src/agent/node/berthd-node';
 import { hostExec, type HostExec } from '../../src/agent/node/host-exec';
 import { nodeSideFor } from '../../src/agent/node/select';
 import { BerthError } from '../../src/common/errors';
-import { atFileEnd, mountPointsUnder } from '../helpers/cleanup';
-import { processes } from '../helpers/containerd';
+import { atFileEnd } from '../helpers/cleanup';
+import { CriContainerd, peerFiles, RUNC, snapshotFiles } from '../helpers/cri-containerd';
 import { cleanupTempDirs, tempDir } from '../image/helpers';
 
 jest.setTimeout(120_000);
 
 const REPO = path.resolve(__dirname, '..', '..');
-const RUNC = '/usr/sbin/runc';
 const CANARY = path.join(REPO, 'build', 'bin', 'berth-canary');
 const HANDLER = 'runc-node';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** containerd as on a host, under the host root; its config at a non-default path. */
+const HOST_LAYOUT = { socket: 'run/containerd/containerd.sock', config: 'etc/ctrd/config.toml', root: 'var/lib/containerd', state: 'run/containerd' };
 
-function peers(): Map<string, string> {
-  const r = spawnSync(path.join(REPO, 'hack', 'peers'), ['--list'], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`hack/peers --list failed: ${r.stderr}`);
-  return new Map(r.stdout.split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/)).map(([name, , file]) => [name, file]));
+/** The node's own config, and a network config, so that NetworkReady (part of CriHealthy, as kubelet judges a CRI) can be true. */
+function writeNodeConfig(d: CriContainerd, major: number): string {
+  const text = d.writeConfig(major);
+  fs.mkdirSync(path.join(d.dir, 'cni/net.d'), { recursive: true });
+  fs.writeFileSync(path.join(d.dir, 'cni/net.d/10-lo.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'lo', plugins: [{ type: 'loopback' }] }));
+  return text;
 }
 
-/** containerd 2.x under a host root, with its config at a non-default path; started and stopped by PID. */
-class Daemon {
-  readonly socket: string;
-  readonly configPath: string;
-  readonly log: string;
-  private proc?: ChildProcess;
-  restarts = 0;
-
-  constructor(readonly bin: { containerd: string; shimDir: string; crictl: string }, readonly root: string) {
-    this.socket = path.join(root, 'run/containerd/containerd.sock');
-    this.configPath = path.join(root, 'etc/ctrd/config.toml');
-    this.log = path.join(root, 'containerd.log');
-  }
-
-  /** The node's own config, as an admin would have it: CRI on, everything under the host root. */
-  writeConfig(major: number): string {
-    const d = this.root;
-    const common = [
-      `root = "${d}/var/lib/containerd"`, `state = "${d}/run/containerd"`,
-      'disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
-      '[grpc]', `  address = "${this.socket}"`, '[ttrpc]', `  address = "${this.socket}.ttrpc"`, '[debug]', '  address = ""', '[metrics]', '  address = ""',
-    ];
-    const text = [...(major >= 2 ? [
-      'version = 3', `temp = "${d}/tmp"`, ...common,
-      "[plugins.'io.containerd.cri.v1.runtime']", '  restrict_oom_score_adj = true',
-      "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]", '  runtime_type = "io.containerd.runc.v2"',
-      "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]", `  BinaryName = "${RUNC}"`, `  Root = "${d}/runc-root"`,
-      "[plugins.'io.containerd.cri.v1.runtime'.cni]", `  bin_dirs = ["${d}/cni/bin"]`, `  conf_dir = "${d}/cni/net.d"`,
-      "[plugins.'io.containerd.grpc.v1.cri']", '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-      "[plugins.'io.containerd.internal.v1.opt']", `  path = "${d}/opt"`,
-      "[plugins.'io.containerd.image-verifier.v1.bindir']", `  bin_dir = "${d}/opt/image-verifier/bin"`,
-    ] : [
-      'version = 2', ...common,
-      '[plugins."io.containerd.grpc.v1.cri"]', '  restrict_oom_score_adj = true', '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
-      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]', '  runtime_type = "io.containerd.runc.v2"',
-      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]', `  BinaryName = "${RUNC}"`, `  Root = "${d}/runc-root"`,
-      '[plugins."io.containerd.grpc.v1.cri".cni]', `  bin_dir = "${d}/cni/bin"`, `  conf_dir = "${d}/cni/net.d"`,
-      '[plugins."io.containerd.internal.v1.opt"]', `  path = "${d}/opt"`,
-    ]), ''].join('\n');
-    for (const dir of [path.dirname(this.configPath), path.join(d, 'tmp'), path.join(d, 'cni/net.d')]) fs.mkdirSync(dir, { recursive: true });
-    // A network config, so that NetworkReady (part of CriHealthy, as kubelet judges a CRI) can be true.
-    fs.writeFileSync(path.join(d, 'cni/net.d/10-lo.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'lo', plugins: [{ type: 'loopback' }] }));
-    fs.writeFileSync(this.configPath, text, { mode: 0o640 });
-    return text;
-  }
-
-  get pid(): number | undefined {
-    return this.running ? this.proc?.pid : undefined;
-  }
-
-  get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  async start(): Promise<void> {
-    fs.rmSync(this.socket, { force: true });
-    const log = fs.openSync(this.log, 'a');
-    try {
-      this.proc = spawn(this.bin.containerd, ['--config', this.configPath], {
-        stdio: ['ignore', log, log], env: { ...process.env, PATH: `${this.bin.shimDir}:${process.env.PATH ?? '/usr/bin:/bin'}`, TMPDIR: path.join(this.root, 'tmp') },
-      });
-    } finally {
-      fs.closeSync(log);
-    }
-    const deadline = Date.now() + 20_000;
-    while (!fs.existsSync(this.socket)) {
-      if (!this.running) throw new Error(`containerd exited at start: ${this.logTail()}`);
-      if (Date.now() > deadline) throw new Error(`containerd made no socket in 20 s: ${this.logTail()}`);
-      await sleep(50);
-    }
-  }
-
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (!p || !this.running) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 10_000); });
-    const inTime = await Promise.race([exited.then(() => true), late]);
-    clearTimeout(timer);
-    if (!inTime) {
-      p.kill('SIGKILL');
-      await exited;
-    }
-  }
-
-  readonly restart = async (): Promise<void> => {
-    this.restarts++;
-    await this.stop();
-    await this.start();
-  };
-
-  logTail(): string {
-    try {
-      return fs.readFileSync(this.log, 'utf8').trim().split('\n').slice(-3).join('\n');
-    } catch {
-      return '';
-    }
-  }
-
-  /** The CRI config's runtimes, as `crictl info` prints them. */
-  runtimes(): Record<string, { options?: { BinaryName?: string; Root?: string; SystemdCgroup?: boolean } }> {
-    const r = spawnSync(this.bin.crictl, ['--runtime-endpoint', `unix://${this.socket}`, '--timeout', '30s', 'info'], { encoding: 'utf8', timeout: 60_000 });
-    if (r.status !== 0) throw new Error(`crictl info → ${r.status}: ${r.stderr}`);
-    return (JSON.parse(r.stdout) as { config?: { containerd?: { runtimes?: Record<string, never> } } }).config?.containerd?.runtimes ?? {};
-  }
-
-  async cleanup(): Promise<void> {
-    await this.stop();
-    for (const pid of processes((argv) => path.basename(argv[0]).startsWith('containerd-shim') && argv.includes(this.socket))) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    if (mountPointsUnder(this.root).length) spawnSync('umount', ['-R', this.root], { stdio: 'ignore' });
-    for (const m of mountPointsUnder(this.root)) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
-  }
-}
-
-/** Every file under `dir` with its mode and bytes. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!fs.existsSync(dir)) return out;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) Object.assign(out, snapshot(p));
-    else out[p] = `${(fs.statSync(p).mode & 0o7777).toString(8)} ${fs.readFileSync(p).toString('base64')}`;
-  }
-  return out;
-}
-
-const daemons: Daemon[] = [];
+const daemons: CriContainerd[] = [];
 async function cleanupAll(): Promise<void> {
-  for (const d of daemons.splice(0)) await d.cleanup();
+  for (const d of daemons.splice(0)) {
+    await d.stop();
+    d.killShims();
+    d.unmountAll();
+  }
   cleanupTempDirs();
 }
 afterAll(cleanupAll, 60_000);
@@ -186,7 +57,7 @@ const runcHandler = (generation: number): RuntimeHandler => ({
 } as unknown as RuntimeHandler);
 
 describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])('ContainerdNode on a real containerd %s', (_label, major) => {
-  let d: Daemon;
+  let d: CriContainerd;
   let host: HostExec;
   let node: ContainerdNode;
   let original: string;
@@ -194,12 +65,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])(
   const configure = (generation: number) => node.configure({ kind: 'configureHandler', handler: HANDLER, runtimeHandler: 'rh-runc', uid: 'uid-1', generation, runtime: { type: 'runc' } });
 
   beforeAll(async () => {
-    const p = peers();
-    const need = (name: string) => {
-      const f = p.get(name);
-      if (!f || !fs.existsSync(f)) throw new Error(`${name} from hack/peers is missing (${f ?? 'not listed'}): run hack/peers`);
-      return f;
-    };
+    const need = peerFiles();
     for (const f of [RUNC, CANARY]) if (!fs.existsSync(f)) throw new Error(`${f} is missing (hack/deps installs runc; npm run build makes berth-canary)`);
     const root = tempDir('berth-ctrd-node-');
     host = hostExec(root, 'same-namespace');
@@ -210,9 +76,9 @@ describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])(
       ? { containerd: need('containerd'), shimDir: path.dirname(need('containerd-shim-runc-v2')) }
       : { containerd: '/usr/bin/containerd', shimDir: '/usr/bin' };
     if (!fs.existsSync(bin.containerd)) throw new Error(`${bin.containerd} is missing: hack/deps installs containerd`);
-    d = new Daemon({ ...bin, crictl: need('crictl') }, root);
+    d = new CriContainerd({ ...bin, crictl: need('crictl') }, root, HOST_LAYOUT);
     daemons.push(d);
-    original = d.writeConfig(major);
+    original = writeNodeConfig(d, major);
     await d.start();
     node = new ContainerdNode({
       host, stackVersion: '0.0.0-test', stackBin: '/opt/berth/current/bin', canaryProgram: CANARY, workDir: '/run/berth-agent',
@@ -225,7 +91,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])(
   });
 
   test('refused before anything is written: a binary the node does not have, a socket no containerd serves', async () => {
-    const before = snapshot(etc());
+    const before = snapshotFiles(etc());
     const missing = await node.configure({ kind: 'configureHandler', handler: 'nope', runtimeHandler: 'rh-nope', generation: 1, runtime: { type: 'binary', path: '/nope/runc' } }).then(() => undefined, (e: unknown) => e);
     expect(missing).toMatchObject({ kind: 'NotFound', field: 'spec.runtime.path' });
     const other = hostExec(tempDir('berth-ctrd-none-'), 'same-namespace');
@@ -238,7 +104,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])(
     const down = await orphan.configure({ kind: 'configureHandler', handler: HANDLER, runtimeHandler: 'rh-runc', generation: 1, runtime: { type: 'runc', path: RUNC } }).then(() => undefined, (e: unknown) => e);
     expect(down).toMatchObject({ kind: 'Unavailable', message: expect.stringContaining('no containerd process serves') });
     expect(d.restarts).toBe(0);
-    expect(snapshot(etc())).toEqual(before);
+    expect(snapshotFiles(etc())).toEqual(before);
   });
 
   test('before any handler: nothing configured, runtime containerd, CriHealthy True', async () => {
@@ -271,7 +137,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])(
   });
 
   test('the same set again: no restart, containerd\'s files unchanged; a new generation with the same settings: still none', async () => {
-    const files = () => Object.fromEntries(Object.entries(snapshot(etc())).filter(([f]) => !f.endsWith('.berth-handlers.json')));
+    const files = () => Object.fromEntries(Object.entries(snapshotFiles(etc())).filter(([f]) => !f.endsWith('.berth-handlers.json')));
     const before = files();
     await configure(1);
     expect(d.restarts).toBe(1);
@@ -296,7 +162,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])(
     expect(Object.keys(d.runtimes()).sort()).toEqual(['runc']);
     expect(fs.readFileSync(d.configPath, 'utf8')).toBe(original);
     expect((fs.statSync(d.configPath).mode & 0o777).toString(8)).toBe('640');
-    expect(snapshot(etc())).toEqual({ [d.configPath]: `640 ${Buffer.from(original).toString('base64')}` });
+    expect(snapshotFiles(etc())).toEqual({ [d.configPath]: `640 ${Buffer.from(original).toString('base64')}` });
     expect((await node.observe()).configured).toEqual([]);
     // Nothing left to remove: no restart.
     await node.unconfigure(HANDLER);
@@ -315,7 +181,7 @@ describe.each<[string, number]>([['1.6 (Debian)', 1], ['2.x (hack/peers)', 2]])(
     await node.uninstall();
     expect(d.restarts).toBe(5);
     expect(Object.keys(d.runtimes())).toEqual(['runc']);
-    expect(snapshot(etc())).toEqual({ [d.configPath]: `640 ${Buffer.from(original).toString('base64')}` });
+    expect(snapshotFiles(etc())).toEqual({ [d.configPath]: `640 ${Buffer.from(original).toString('base64')}` });
   });
 });
 

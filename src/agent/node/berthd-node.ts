@@ -9,7 +9,8 @@ import { BerthdHandlers } from './berthd-handlers';
 import { runCanary } from './canary';
 import { checkBerthd } from '../service/health';
 import type { HostExec } from './host-exec';
-import { kubeletFacts, runtimeOf, socketOf } from './kubelet';
+import { kubeletFacts, socketOf } from './kubelet';
+import { nodeFacts } from './node-facts';
 import { runtimeBinary } from './runtime-binary';
 
 export interface BerthdNodeOptions {
@@ -37,16 +38,9 @@ export class BerthdNode implements NodeSide {
   async observe(): Promise<NodeObservation> {
     const kubelet = kubeletFacts(this.o.host);
     const health = await checkBerthd(this.o.berthdSocket);
-    const endpoint = kubelet.runtimeEndpoint;
     return {
       configured: this.handlers.configured(),
-      facts: {
-        stackVersion: this.o.stackVersion,
-        berthd: { healthy: health.healthy, version: health.version, message: health.message },
-        kubeletRuntimeEndpoint: endpoint,
-        runtime: endpoint ? runtimeOf(endpoint) : 'unknown',
-        cgroupDriver: kubelet.cgroupDriver,
-      },
+      facts: nodeFacts({ stackVersion: this.o.stackVersion, berthd: health, kubelet, runtimeWithoutEndpoint: 'unknown' }),
       conditions: [{
         type: 'BerthdHealthy', status: health.healthy ? 'True' : 'False',
         reason: health.healthy ? 'CriReady' : 'CriNotReady', message: health.message,

@@ -17,7 +17,8 @@ import { locateContainerd, SEARCH_DIRS, type ContainerdLocation } from './contai
 import { readRecord, recordPathOf, writeRecord, type RecordedHandler } from './containerd-record';
 import type { RestartContainerd } from './containerd-restart';
 import type { HostExec } from './host-exec';
-import { kubeletFacts, runtimeOf } from './kubelet';
+import { kubeletFacts } from './kubelet';
+import { nodeFacts } from './node-facts';
 import { runtimeBinary } from './runtime-binary';
 
 export const CRI_HEALTHY = 'CriHealthy';
@@ -96,17 +97,10 @@ export class ContainerdNode implements NodeSide {
     const kubelet = kubeletFacts(this.o.host);
     const [cri, berthd] = await Promise.all([checkBerthd(this.o.socket), checkBerthd(this.o.berthdSocket)]);
     const t = await this.target(false);
-    const endpoint = kubelet.runtimeEndpoint;
     return {
       configured: this.configuredIn(t).map(({ handler, generation, uid }) => ({ handler, generation, ...(uid !== undefined ? { uid } : {}) })),
-      facts: {
-        stackVersion: this.o.stackVersion,
-        berthd: { healthy: berthd.healthy, version: berthd.version, message: berthd.message },
-        kubeletRuntimeEndpoint: endpoint,
-        // This side is chosen for containerd's endpoint; a node with no endpoint in kubelet's files is still containerd's here.
-        runtime: endpoint ? runtimeOf(endpoint) : 'containerd',
-        cgroupDriver: kubelet.cgroupDriver,
-      },
+      // This side is chosen for containerd's endpoint; a node with no endpoint in kubelet's files is still containerd's here.
+      facts: nodeFacts({ stackVersion: this.o.stackVersion, berthd, kubelet, runtimeWithoutEndpoint: 'containerd' }),
       conditions: [{
         type: CRI_HEALTHY, status: cri.healthy ? 'True' : 'False',
         reason: cri.healthy ? 'CriReady' : 'CriNotReady', message: `containerd ${t.version.text}: ${cri.message}`,
