@@ -33,7 +33,8 @@ export interface AgentOptions {
 export interface PassResult {
   nodeActions: number;
   clusterActions: number;
-  failures: number;
+  nodeFailures: number;
+  clusterFailures: number;
   durationSeconds: number;
   leader: boolean;
 }
@@ -52,6 +53,7 @@ export class Agent {
   private readonly failures = new Map<string, OperationFailure>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private passStartedAt: number | undefined;
   private again = false;
   private stopped = false;
   private synced = false;
@@ -74,6 +76,11 @@ export class Agent {
   /** Ready once every cache has its first list and the node side answers. */
   get ready(): boolean {
     return this.synced;
+  }
+
+  /** Alive unless a pass has been running for longer than `maxPassMs` (a wedged loop: an I/O that never ends). */
+  live(maxPassMs = 10 * 60_000): boolean {
+    return this.passStartedAt === undefined || Date.now() - this.passStartedAt < maxPassMs;
   }
 
   /** This node's handlers as its BerthNode last said (for the handler readiness gauge). */
@@ -136,10 +143,20 @@ export class Agent {
 
   private async pass(): Promise<void> {
     const started = Date.now();
+    this.passStartedAt = started;
+    try {
+      await this.passBody(started);
+    } finally {
+      this.passStartedAt = undefined;
+    }
+  }
+
+  private async passBody(started: number): Promise<void> {
     const node = this.ownNode.get(this.o.nodeName);
     let nodeActions = 0;
     let clusterActions = 0;
-    let failures = 0;
+    let nodeFailures = 0;
+    let clusterFailures = 0;
     let requeue: number | undefined;
     if (node) {
       const observed = await this.o.node.observe();
@@ -159,7 +176,7 @@ export class Agent {
         succeeded: (handler) => this.failures.delete(handler),
       }).run(plan.actions);
       nodeActions = done.ran;
-      failures += done.failed;
+      nodeFailures = done.failed;
       requeue = plan.requeueAfterMs;
     } else {
       this.o.log.warn('this node is not in the API (yet)', { node: this.o.nodeName });
@@ -171,10 +188,10 @@ export class Agent {
       });
       const done = await new ClusterActions({ kube: this.o.kube, log: this.o.log, runtimeHandlers: this.runtimeHandlers, runtimeClasses: this.runtimeClasses }).run(plan.actions);
       clusterActions = done.ran;
-      failures += done.failed;
+      clusterFailures = done.failed;
       if (plan.requeueAfterMs !== undefined) requeue = Math.min(requeue ?? Infinity, plan.requeueAfterMs);
     }
-    this.o.onPass?.({ nodeActions, clusterActions, failures, durationSeconds: (Date.now() - started) / 1000, leader: this.election.isLeader });
+    this.o.onPass?.({ nodeActions, clusterActions, nodeFailures, clusterFailures, durationSeconds: (Date.now() - started) / 1000, leader: this.election.isLeader });
     // What the actions changed comes back through the watches; node-local effects (drop-ins, canaries) do not.
     if (nodeActions > 0) this.again = true;
     if (requeue !== undefined && Number.isFinite(requeue)) setTimeout(() => this.schedule(), Math.max(requeue, DEBOUNCE_MS)).unref();

@@ -23,7 +23,7 @@ declare const __BERTH_VERSION__: string;
 const VERSION = typeof __BERTH_VERSION__ === 'string' ? __BERTH_VERSION__ : '0.0.0-dev';
 
 const FLAGS: FlagSpec[] = [
-  { name: 'kubeconfig', kind: 'string', arg: 'FILE', help: 'kubeconfig (default: in-cluster ServiceAccount, then $KUBECONFIG, then ~/.kube/config)' },
+  { name: 'kubeconfig', kind: 'string', arg: 'FILE', help: 'kubeconfig (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster ServiceAccount)' },
   { name: 'node-name', kind: 'string', arg: 'NAME', help: 'this node (default $NODE_NAME, then the host name)' },
   { name: 'host-root', kind: 'string', arg: 'DIR', help: "where the agent sees the host's / (default /host)" },
   { name: 'service-manager', kind: 'string', arg: 'KIND', help: 'systemd (host units over D-Bus, the default) or direct (host processes the agent runs; for tests)' },
@@ -139,7 +139,8 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
         if (r.leader) metrics.passes.inc({ loop: 'cluster' });
         metrics.actions.inc({ loop: 'node' }, r.nodeActions);
         metrics.actions.inc({ loop: 'cluster' }, r.clusterActions);
-        metrics.errors.inc({ loop: 'all' }, r.failures);
+        metrics.errors.inc({ loop: 'node' }, r.nodeFailures);
+        if (r.leader) metrics.errors.inc({ loop: 'cluster' }, r.clusterFailures);
         metrics.duration.observe(r.durationSeconds);
       },
     });
@@ -152,7 +153,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
         metrics.handlerReady.reset();
         for (const h of agent.handlerStates()) metrics.handlerReady.set({ handler: h.handler }, h.phase === 'Ready' ? 1 : 0);
       },
-      live: () => true,
+      live: () => agent.live(),
       ready: async () => {
         if (!agent.ready) return { ready: false, why: 'caches not synced yet' };
         const cri = await checkBerthd(criSocket, 2000);

@@ -16,6 +16,7 @@ import { ContainerdNode, CRI_HEALTHY } from '../../src/agent/node/containerd-nod
 import { locateContainerd } from '../../src/agent/node/containerd-locate';
 import { restartWithSystemctl } from '../../src/agent/node/containerd-restart';
 import { BerthdNode } from '../../src/agent/node/berthd-node';
+import { ForeignCriNode } from '../../src/agent/node/foreign-cri-node';
 import { hostExec, type HostExec } from '../../src/agent/node/host-exec';
 import { nodeSideFor } from '../../src/agent/node/select';
 import { BerthError } from '../../src/common/errors';
@@ -207,6 +208,27 @@ describe('nodeSideFor', () => {
       const s = nodeSideFor({ ...opts, host });
       expect(s.runtime).toBe('berthd');
       expect(s.side).toBeInstanceOf(BerthdNode);
+    }
+  });
+
+  test('cri-dockerd\'s or CRI-O\'s endpoint: a side that configures nothing and says why (no label for a handler kubelet lacks)', async () => {
+    for (const [endpoint, runtime] of [['unix:///run/cri-dockerd.sock', 'cri-dockerd'], ['unix:///var/run/crio/crio.sock', 'cri-o']]) {
+      const host = withEndpoint(endpoint);
+      fs.mkdirSync(host.inAgent('/etc/berth/runtimes.d'), { recursive: true });
+      fs.writeFileSync(host.inAgent('/etc/berth/runtimes.d/runc.yaml'), '# berth-agent: runtimeHandler=runc uid=u generation=1\npath: /usr/sbin/runc\n');
+      const s = nodeSideFor({ ...opts, host });
+      expect([s.runtime, s.side]).toEqual([runtime, expect.any(ForeignCriNode)]);
+      expect(s.socket).toBe(host.inAgent(endpoint.replace('unix://', '')));
+      const seen = await s.side.observe();
+      expect(seen.configured).toEqual([]);
+      expect(seen.facts.runtime).toBe(runtime);
+      expect(seen.conditions.find((c) => c.type === 'CriSupported')).toMatchObject({ status: 'False', reason: 'ForeignCri' });
+      const err = await s.side.configure({ kind: 'configureHandler', handler: 'runc', runtimeHandler: 'runc', generation: 1, runtime: { type: 'runc' } } as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BerthError);
+      expect((err as BerthError).kind).toBe('FailedPrecondition');
+      expect((err as BerthError).message).toContain(runtime);
+      expect((await s.side.canary({ kind: 'runCanary', handler: 'runc', generation: 1, timeoutSeconds: 5 }, undefined)).passed).toBe(false);
+      s.side.close();
     }
   });
 });

@@ -1,11 +1,13 @@
 /**
  * Which NodeSide the agent drives: the one for the CRI runtime kubelet uses on this node (kubelet's endpoint
  * decides; a node whose kubelet names no endpoint is taken as berthd's, the stack the agent installs).
- * containerd's nodes (not migrated yet) get their handlers in containerd's config; every other one in berthd's.
+ * containerd's nodes (not migrated yet) get their handlers in containerd's config; cri-dockerd's and CRI-O's
+ * none (kubelet would not see them); every other one in berthd's.
  */
 import type { NodeSide } from '../node-side';
 import { BerthdNode } from './berthd-node';
 import { ContainerdNode } from './containerd-node';
+import { ForeignCriNode } from './foreign-cri-node';
 import { restartFor } from './containerd-restart';
 import type { HostExec } from './host-exec';
 import { kubeletFacts, runtimeOf, socketOf } from './kubelet';
@@ -48,9 +50,9 @@ export function nodeSideFor(o: NodeSideOptions): SelectedNodeSide {
     return { runtime, socket, side, removeHandlers: () => side.uninstall() };
   }
   const berthdSocket = runtime === 'berthd' && runtimeEndpoint ? socketOf(runtimeEndpoint, o.host) : berthd;
-  return {
-    runtime: 'berthd', socket: berthdSocket,
-    side: new BerthdNode({ ...o, runtimesDir: o.host.inAgent('/etc/berth/runtimes.d'), berthdSocket }),
-    removeHandlers: async () => undefined,
-  };
+  const berthdSide = new BerthdNode({ ...o, runtimesDir: o.host.inAgent('/etc/berth/runtimes.d'), berthdSocket });
+  if (runtime === 'cri-dockerd' || runtime === 'cri-o') {
+    return { runtime, socket: socketOf(runtimeEndpoint, o.host), side: new ForeignCriNode(berthdSide, runtime), removeHandlers: async () => undefined };
+  }
+  return { runtime: 'berthd', socket: berthdSocket, side: berthdSide, removeHandlers: async () => undefined };
 }
