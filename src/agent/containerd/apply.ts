@@ -3,7 +3,7 @@
  * atomically, containerd is restarted only when a byte it reads changed, and it must then be healthy over CRI
  * with exactly the expected handlers; otherwise every file gets its previous bytes back, containerd is
  * restarted once more, and the error names the handlers. How containerd is restarted (systemd over D-Bus, or
- * a process the agent supervises) and how its health is judged are the caller's: see health.ts for the CRI one.
+ * the host's systemctl with --service-manager direct) and how its health is judged are the caller's: see health.ts for the CRI one.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -24,10 +24,10 @@ export interface BerthdSettings {
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
-/** The keys the agent decides; everything else in an existing file is the node's. */
 /** The first words of the config the agent writes (uninstall removes only a file that has them). */
 export const CONFIG_MARK = '# Written by berth-agent';
 
+/** The keys the agent decides; everything else in an existing file is the node's. */
 export const AGENT_KEYS = ['root', 'state', 'listen', 'logLevel', 'cni', 'runtimesDir', 'cgroupDriver'] as const;
 
 type Doc = Record<string, unknown>;
