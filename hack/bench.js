@@ -11,7 +11,7 @@ const BENCHMARKS = {
   shim: () => require('./bench/shim').benchShim(),
   cri: () => require('./bench/cri').benchCri(),
   kubelet: () => require('./bench/kubelet').benchKubelet(),
-  agent: { issue: '06' },
+  agent: () => require('./bench/agent').benchAgent(),
 };
 
 const USAGE = `usage: npm run bench -- <${[...Object.keys(BENCHMARKS), 'all'].join('|')}>

@@ -31,6 +31,13 @@ const entries = {
  * start was no slower without it), one V8 worker thread and one malloc arena instead of one per thread.
  */
 const DAEMONS = new Set(['berthd', 'berth-shim', 'berth-agent']);
+const WHITESPACE_MINIFIED = new Set(['berth-agent']);
+/**
+ * berth-agent does little computing and has an idle-memory target: V8's lite mode (no optimizing tiers, lazy
+ * feedback vectors) holds 2 MB less. It turns WebAssembly off, which the agent does not use (it has no fetch();
+ * Node's fetch needs wasm); saying so keeps V8 from warning at every start.
+ */
+const EXTRA_NODE_FLAGS = { 'berth-agent': ['--lite-mode', '--no-expose-wasm'] };
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--no-opt', '--v8-pool-size=1'];
 const DAEMON_ENV = 'MALLOC_ARENA_MAX=1';
 
@@ -98,17 +105,20 @@ async function main() {
       platform: 'node',
       target: 'node20',
       format: 'cjs',
-      // Minifying was measured: no faster start (V8 pre-parses either way); readable output is worth more.
+      // Minifying was measured: no faster start (V8 pre-parses either way); readable output is worth more, except
+      // for berth-agent, whose idle memory has a target: without whitespace it holds 5 MB less at start (names
+      // stay, so stack traces still read; full minification measured worse).
       minify: false,
+      minifyWhitespace: WHITESPACE_MINIFIED.has(name),
       sourcemap: false,
       legalComments: 'none',
       define: { __BERTH_VERSION__: JSON.stringify(pkg.version) },
-      plugins: [lazyBuiltins],
+      plugins: [lazyBuiltins, pureClientNode],
       logLevel: 'warning',
     });
     plainBuiltins(`${bundle}.tmp`);
     asciiOnly(`${bundle}.tmp`);
-    writeLauncher(path.join(out, name), bundle, DAEMONS.has(name) ? DAEMON_NODE_FLAGS : []);
+    writeLauncher(path.join(out, name), bundle, [...(DAEMONS.has(name) ? DAEMON_NODE_FLAGS : []), ...(EXTRA_NODE_FLAGS[name] ?? [])]);
   }
 }
 
@@ -139,6 +149,24 @@ function writeProtoJson() {
  * Everything else about them is unchanged (same objects, same classes).
  */
 const LAZY_BUILTINS = ['net', 'child_process', 'os'];
+
+/**
+ * @kubernetes/client-node declares no `sideEffects`, so esbuild keeps every module it re-exports (the generated
+ * API clients and models) although berth-agent uses only KubeConfig and Watch. Its modules have no load-time
+ * effects anyone relies on; marking them so lets esbuild drop the unused ones (measured: 0.9 MB less bundle,
+ * ~10 MB less RSS at start).
+ */
+const pureClientNode = {
+  name: 'pure-client-node',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === pureClientNode) return undefined;
+      if (!args.path.includes('@kubernetes/client-node') && !args.importer.includes('/node_modules/@kubernetes/client-node/')) return undefined;
+      const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: pureClientNode });
+      return r.errors.length === 0 && r.path.includes('/node_modules/@kubernetes/client-node/') ? { ...r, sideEffects: false } : undefined;
+    });
+  },
+};
 
 const lazyBuiltins = {
   name: 'lazy-builtins',
