@@ -234,16 +234,21 @@ test('a runtime binary that does not exist: Degraded naming the nodes, no drop-i
   expect(kubectl(c, ['get', 'runtimeclass', '-o', 'name'])).not.toContain('missing-bin');
 }, 240_000);
 
+/** SIGKILL to every live agent (no Lease given up, nothing finished), then a new agent per node. */
+async function killAndRestartAgents(): Promise<void> {
+  const killed = liveAgents();
+  for (const a of killed) a.child.kill('SIGKILL');
+  await Promise.all(killed.map((a) => new Promise((r) => (a.child.exitCode !== null || a.child.signalCode !== null ? r(null) : a.child.once('exit', r)))));
+  for (const n of c.nodes) h.startAgent(n.node, n.hostRoot, kubeconfig);
+}
+
 test('agents killed in the middle of applying a RuntimeHandler: the next ones converge, berthd untouched', async () => {
   const before = c.nodes.map((n) => berthdPids(n.hostRoot));
   for (const pids of before) expect(pids).toHaveLength(1);
   kubectl(c, ['apply', '-f', '-'], JSON.stringify({ ...RH, metadata: { name: 'runc-kill' }, spec: { ...RH.spec, handler: 'runc-kill' } }));
   // The first sign of work on any node: a drop-in written (the canary and the label come after it).
   await until('a drop-in for runc-kill', () => c.nodes.some((n) => fs.existsSync(path.join(n.hostRoot, 'etc/berth/runtimes.d/runc-kill.yaml'))), 60_000);
-  const killed = liveAgents();
-  for (const a of killed) a.child.kill('SIGKILL');
-  await Promise.all(killed.map((a) => new Promise((r) => (a.child.exitCode !== null || a.child.signalCode !== null ? r(null) : a.child.once('exit', r)))));
-  for (const n of c.nodes) h.startAgent(n.node, n.hostRoot, kubeconfig);
+  await killAndRestartAgents();
   await until('runc-kill Ready on both nodes', () => {
     const o = get(['runtimehandler', 'runc-kill']);
     return o.status?.readyNodes === 2 && o.status.conditions?.find((x: Obj) => x.type === 'Ready')?.status === 'True' ? o : undefined;
@@ -300,6 +305,10 @@ test('deleting the RuntimeHandler: its RuntimeClass and labels go at once, the h
   expect(state.message).toContain('on-runc');
   expect(fs.existsSync(path.join(holder.hostRoot, 'etc/berth/runtimes.d/runc-e2e.yaml'))).toBe(true);
   expect(get(['runtimehandler', 'runc-e2e']).metadata.deletionTimestamp).toBeDefined();
+  // Agents killed in the middle of the deletion: the new ones pick it up where it stands.
+  await killAndRestartAgents();
+  await until('the busy node still Removing under the new agent', () => get(['berthnode', busyNode]).status.handlers.find((h: Obj) => h.handler === 'runc-e2e' && h.phase === 'Removing'));
+  expect(fs.existsSync(path.join(holder.hostRoot, 'etc/berth/runtimes.d/runc-e2e.yaml'))).toBe(true);
 
   kubectl(c, ['delete', 'pod', 'on-runc', '--wait=true', '--timeout=60s']);
   await until('the busy node unconfigured', () => !fs.existsSync(path.join(holder.hostRoot, 'etc/berth/runtimes.d/runc-e2e.yaml')));
