@@ -19,6 +19,8 @@ const USAGE = `usage: npm run bench -- <${[...Object.keys(BENCHMARKS), 'all'].jo
   kubelet: pod creation → Running through a real kubelet, one hack/cluster per runtime (berthd, containerd 2.x,
     containerd 1.6), one at a time; env BENCH_KUBELET_SEQ (default 20, one by one), BENCH_KUBELET_BURST (default
     50, at once), BENCH_KUBELET_RUNTIMES (default berthd,containerd-2,containerd-1.6)
+  agent: one hack/cluster node with a real berth-agent plus simulated agents, one per extra Node object; env
+    BENCH_AGENT_NODES (default 500, all agents), BENCH_AGENT_REST_SECONDS (default 300, the at-rest window)
 `;
 
 async function main(argv) {
