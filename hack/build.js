@@ -90,7 +90,7 @@ async function main() {
     fs.renameSync(target + '.tmp', target);
   }
   const lib = path.join(root, 'build', 'lib');
-  const tsOutputs = [path.join(lib, 'cri-api.json'), path.join(lib, 'cri-health.json'), path.join(lib, 'task.proto'), ...Object.keys(entries).flatMap((n) => [path.join(out, n), path.join(lib, `${n}.js`), path.join(lib, `${n}.js.cache`)])];
+  const tsOutputs = [path.join(lib, 'cri-api.json'), path.join(lib, 'task.proto'), ...Object.keys(entries).flatMap((n) => [path.join(out, n), path.join(lib, `${n}.js`), path.join(lib, `${n}.js.cache`)])];
   const tsInputs = [path.join(root, 'src'), path.join(root, 'package-lock.json'), path.join(root, 'tsconfig.json')];
   if (upToDate(tsOutputs, tsInputs)) return;
   writeProtoJson();
@@ -130,47 +130,15 @@ function writeProtoJson() {
   const protobuf = require('protobufjs');
   const dir = path.join(root, 'src', 'cri', 'proto');
   const files = ['api.proto', 'berth.proto'].map((f) => path.join(dir, f));
-  const protoRoot = new protobuf.Root().loadSync(files, { keepCase: false });
-  const json = protoRoot.toJSON();
+  const json = new protobuf.Root().loadSync(files, { keepCase: false }).toJSON();
   const target = path.join(root, 'build', 'lib', 'cri-api.json');
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(`${target}.tmp`, JSON.stringify(json));
   fs.renameSync(`${target}.tmp`, target);
-  const health = path.join(root, 'build', 'lib', 'cri-health.json');
-  fs.writeFileSync(`${health}.tmp`, JSON.stringify(healthSubset(protoRoot, json)));
-  fs.renameSync(`${health}.tmp`, health);
   // berth-shim loads its task.proto from beside its bundle, so that build/ alone is a complete stack.
   const task = path.join(root, 'build', 'lib', 'task.proto');
   fs.copyFileSync(path.join(root, 'src', 'shim', 'proto', 'task.proto'), `${task}.tmp`);
   fs.renameSync(`${task}.tmp`, task);
-}
-
-/**
- * berth-agent asks CRI servers only Version and Status: build/lib/cri-health.json is the RuntimeService with
- * those two methods and the messages they reach (measured: the whole CRI definition costs the agent ~8 MB RSS).
- */
-function healthSubset(protoRoot, json) {
-  protoRoot.resolveAll();
-  const service = protoRoot.lookupService('runtime.v1.RuntimeService');
-  const keep = new Set();
-  const visit = (type) => {
-    if (!type || keep.has(type.fullName)) return;
-    keep.add(type.fullName);
-    for (const f of type.fieldsArray ?? []) visit(f.resolvedType);
-  };
-  for (const m of ['Version', 'Status']) {
-    visit(service.methods[m].resolvedRequestType);
-    visit(service.methods[m].resolvedResponseType);
-  }
-  const v1 = json.nested.runtime.nested.v1;
-  const nested = {};
-  for (const [name, def] of Object.entries(v1.nested)) {
-    if (name === 'RuntimeService') nested[name] = { ...def, methods: { Version: def.methods.Version, Status: def.methods.Status } };
-    else if (keep.has(`.runtime.v1.${name}`)) nested[name] = def;
-  }
-  // Types outside runtime.v1 (none today) would be missing: fail the build rather than the agent.
-  for (const t of keep) if (!t.startsWith('.runtime.v1.') || !(t.split('.')[3] in nested)) throw new Error(`cri-health.json: ${t} not kept`);
-  return { nested: { runtime: { ...json.nested.runtime, nested: { v1: { ...v1, nested } } } } };
 }
 
 // --- start-up time of the bundled CLIs (measured with `npm run bench -- oci`, see hack/bench/oci.js) ---

@@ -2,4 +2,4 @@
 export { berthdMain } from './daemon';
 export { berthctlMain } from './ctl/main';
 /** The CRI services' gRPC definitions, for clients of berthd (berth-agent's health checks and handler checks). */
-export { criHealthService, criServices } from './proto/load';
+export { criServices } from './proto/load';

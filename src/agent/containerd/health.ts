@@ -6,7 +6,7 @@
  * not as success.
  */
 import * as grpc from '@grpc/grpc-js';
-import { criHealthService } from '../../cri';
+import { criServices } from '../../cri';
 import type { HandlerExpectation, HealthReport } from './apply';
 
 interface StatusReply {
@@ -48,7 +48,7 @@ export function judgeStatus(reply: StatusReply, expect: HandlerExpectation): Hea
 /** A `healthy` for applyHandlers(): one verbose CRI Status over `socket` (a path) per call. Never throws. */
 export function criHealth(socket: string, timeoutMs = 5000): (expect: HandlerExpectation) => Promise<HealthReport> {
   return async (expect) => {
-    const Ctor = grpc.makeClientConstructor(criHealthService(), 'RuntimeService');
+    const Ctor = grpc.makeClientConstructor(criServices().runtime, 'RuntimeService');
     const client = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure());
     try {
       const status = (client as unknown as Record<string, Unary>).Status;

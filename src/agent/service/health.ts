@@ -3,7 +3,7 @@
  * (RuntimeReady and NetworkReady), over its unix socket. Never throws: an unreachable berthd is an unhealthy one.
  */
 import * as grpc from '@grpc/grpc-js';
-import { criHealthService } from '../../cri';
+import { criServices } from '../../cri';
 
 export interface CriCondition {
   readonly type: string;
@@ -39,7 +39,7 @@ const REQUIRED = ['RuntimeReady', 'NetworkReady'];
 
 /** One probe of the CRI server at `socket` (a path). */
 export async function checkBerthd(socket: string, timeoutMs = 5000): Promise<BerthdHealth> {
-  const Ctor = grpc.makeClientConstructor(criHealthService(), 'RuntimeService');
+  const Ctor = grpc.makeClientConstructor(criServices().runtime, 'RuntimeService');
   const client = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure());
   let version = '';
   let runtimeName = '';

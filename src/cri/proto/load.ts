@@ -10,8 +10,6 @@ import { loadPackage } from '../../common/grpc';
 export const PROTO_FILES = ['api.proto', 'berth.proto'];
 /** Name of the pre-built JSON next to the bundles (build/lib). */
 export const PROTO_JSON = 'cri-api.json';
-/** The RuntimeService with only Version and Status (hack/build.js), for clients that only check health. */
-export const HEALTH_PROTO_JSON = 'cri-health.json';
 
 export interface CriServices {
   runtime: grpc.ServiceDefinition;
@@ -33,20 +31,4 @@ export function criServices(): CriServices {
   };
   cached = { runtime: service('runtime.v1.RuntimeService'), image: service('runtime.v1.ImageService'), pullProgress: service('berth.v1.PullProgress') };
   return cached;
-}
-
-let health: grpc.ServiceDefinition | undefined;
-
-/**
- * runtime.v1.RuntimeService with Version and Status only, for health checks (berth-agent): the bundled binaries
- * load the small definition hack/build.js made; from source it is the whole service.
- */
-export function criHealthService(): grpc.ServiceDefinition {
-  if (health) return health;
-  const json = path.join(__dirname, '..', 'lib', HEALTH_PROTO_JSON);
-  const def = loadPackage(PROTO_FILES.map((f) => path.join(__dirname, f)), json);
-  const s = def['runtime.v1.RuntimeService'];
-  if (!s || 'format' in s) throw new Error('runtime.v1.RuntimeService missing from the CRI proto definition');
-  health = s as grpc.ServiceDefinition;
-  return health;
 }
