@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parseBerthNode, parseRuntimeHandler } from '../../src/agent/api/validate';
+import { nodeMigrationStatusJson, parseNodeMigration } from '../../src/agent/api/validate-migration';
 import type { KubeClient } from '../../src/agent/kube/client';
 import type { LeaderElection } from '../../src/agent/kube/lease';
 import type { Logger } from '../../src/common/log';
@@ -24,7 +25,7 @@ const REPO = path.resolve(__dirname, '..', '..');
 const CRDS = path.join(REPO, 'crds');
 const CHART = path.join(REPO, 'charts', 'berth');
 const EXAMPLES = path.join(CRDS, 'examples');
-const CRD_FILES = ['berthnodes.berth.dev.yaml', 'runtimehandlers.berth.dev.yaml'];
+const CRD_FILES = ['berthnodes.berth.dev.yaml', 'nodemigrations.berth.dev.yaml', 'runtimehandlers.berth.dev.yaml'];
 const NAME = 'agent-crds';
 
 /** helm from hack/peers, when it is built there. */
@@ -75,13 +76,13 @@ describe('against a real API server', () => {
   beforeAll(() => {
     c = up(NAME);
     kubectl(c, ['apply', '-f', CRDS]);
-    kubectl(c, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/runtimehandlers.berth.dev', 'crd/berthnodes.berth.dev']);
+    kubectl(c, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/runtimehandlers.berth.dev', 'crd/berthnodes.berth.dev', 'crd/nodemigrations.berth.dev']);
   }, 45 * 60_000);
 
   afterAll(() => {
     try {
       if (c) {
-        kubectl(c, ['delete', '--ignore-not-found', '--wait=true', 'runtimehandlers.berth.dev,berthnodes.berth.dev', '--all']);
+        kubectl(c, ['delete', '--ignore-not-found', '--wait=true', 'runtimehandlers.berth.dev,berthnodes.berth.dev,nodemigrations.berth.dev', '--all']);
         kubectl(c, ['delete', '--ignore-not-found', '-f', CRDS]);
       }
     } finally {
@@ -103,8 +104,18 @@ describe('against a real API server', () => {
     throw new Error(`the API server accepted ${JSON.stringify(obj)}`);
   }
 
-  test('both CRDs are Established, structural (no NonStructuralSchema condition), cluster-scoped with short names', () => {
-    for (const [crd, short] of [['runtimehandlers.berth.dev', 'rh'], ['berthnodes.berth.dev', 'bn']]) {
+  /** Patches `status` into `kind/name` expecting the API server to refuse; returns what kubectl said. */
+  function refusedStatus(kind: string, name: string, status: Obj): string {
+    try {
+      kubectl(c, ['patch', kind, name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error(`status ${JSON.stringify(status)} of ${kind}/${name} was accepted`);
+  }
+
+  test('every CRD is Established, structural (no NonStructuralSchema condition), cluster-scoped with short names', () => {
+    for (const [crd, short] of [['runtimehandlers.berth.dev', 'rh'], ['berthnodes.berth.dev', 'bn'], ['nodemigrations.berth.dev', 'nm']]) {
       const o = get('crd', crd);
       const conditions = Object.fromEntries((o.status.conditions as Obj[]).map((x) => [x.type, x.status]));
       expect([crd, conditions.Established, conditions.NonStructuralSchema]).toEqual([crd, 'True', undefined]);
@@ -145,6 +156,35 @@ describe('against a real API server', () => {
 
     // The BerthNode example is created without its status (the status subresource ignores it on create).
     expect(get('bn', 'node-1').status).toBeUndefined();
+
+    // The NodeMigration example, and a minimal one with every default filled in.
+    expect(parseNodeMigration(get('nm', 'node-1')).spec).toEqual({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 600, gracePeriodSeconds: 30, deleteEmptyDirData: true, force: false }, prePullImages: true, rollbackPolicy: 'Automatic', force: false });
+    kubectl(c, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'berth.dev/v1alpha1', kind: 'NodeMigration', metadata: { name: 'minimal' }, spec: { node: 'node-2' } }));
+    expect(get('nm', 'minimal').spec).toEqual({ node: 'node-2', targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false });
+  });
+
+  test('NodeMigration: spec.node is immutable; the status subresource takes what the agent writes, refuses a bad phase, and shows in columns', () => {
+    const obj = { apiVersion: 'berth.dev/v1alpha1', kind: 'NodeMigration', metadata: { name: 'nm-immutable' }, spec: { node: 'node-a' } };
+    kubectl(c, ['create', '-f', '-'], JSON.stringify(obj));
+    expect(refused({ ...obj, spec: { node: 'node-b' } }, 'apply')).toMatch(/spec\.node: Invalid value: "node-b": spec\.node is immutable/);
+    const status = nodeMigrationStatusJson({
+      phase: 'Preflight',
+      conditions: [],
+      steps: [{ phase: 'Pending', time: '2025-01-01T00:00:00Z', message: 'created' }, { phase: 'Preflight', time: '2025-01-01T00:00:01Z', message: 'checking' }],
+      findings: [{ check: 'DockerSocketMount', severity: 'Blocking', message: 'pod ci/b mounts /var/run/docker.sock', objects: [{ kind: 'Pod', namespace: 'ci', name: 'b' }, { kind: 'ReplicaSet', namespace: 'ci', name: 'b-1' }] }],
+      backups: [{ path: '/var/lib/kubelet/kubeadm-flags.env', sha256: 'a'.repeat(64), what: 'kubeadm-flags.env' }, { path: '/etc/systemd/system/kubelet.service.d/30-berth.conf', what: 'created' }],
+    });
+    kubectl(c, ['patch', 'nm', 'nm-immutable', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+    const back = get('nm', 'nm-immutable');
+    expect(back.status).toEqual(status);
+    expect(parseNodeMigration(back).status?.findings[0].objects).toHaveLength(2);
+    const lines = kubectl(c, ['get', 'nm', 'nm-immutable', '-o', 'wide']).trim().split('\n');
+    expect(lines[0].split(/\s+/)).toEqual(['NAME', 'NODE', 'PHASE', 'TARGET', 'ROLLBACK', 'FORCE', 'AGE']);
+    expect(lines[1].split(/\s+/).slice(0, 6)).toEqual(['nm-immutable', 'node-a', 'Preflight', 'berth', 'Automatic', 'false']);
+    const badStatus = (bad: Obj): string => refusedStatus('nm', 'nm-immutable', bad);
+    expect(badStatus({ phase: 'Done' })).toMatch(/status\.phase: Unsupported value: "Done"/);
+    expect(badStatus({ backups: [{ path: 'relative', what: 'x' }] })).toMatch(/status\.backups\[0\]\.path: Invalid value: "relative": a backup's path must be an absolute path/);
+    expect(badStatus({ findings: [{ check: 'X', severity: 'Fatal', message: '' }] })).toMatch(/status\.findings\[0\]\.severity: Unsupported value: "Fatal"/);
   });
 
   const bad = (name: string, spec: Obj): Obj => ({ apiVersion: 'berth.dev/v1alpha1', kind: 'RuntimeHandler', metadata: { name }, spec });
@@ -209,14 +249,7 @@ describe('against a real API server', () => {
     expect(lines[1].split(/\s+/).slice(0, 8)).toEqual(['runc', 'runc', 'runc', 'False', '2', '3', '1', 'NodesFailing']);
     expect(kubectl(c, ['get', 'rh', 'runc']).trim().split('\n')[0].split(/\s+/)).toEqual(['NAME', 'HANDLER', 'RUNTIME', 'READY', 'READY-NODES', 'DESIRED', 'AGE']);
 
-    const badStatus = (s: Obj): string => {
-      try {
-        kubectl(c, ['patch', 'rh', 'runc', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: s })]);
-      } catch (err) {
-        return (err as Error).message;
-      }
-      throw new Error(`status ${JSON.stringify(s)} was accepted`);
-    };
+    const badStatus = (s: Obj): string => refusedStatus('rh', 'runc', s);
     expect(badStatus({ readyNodes: -1 })).toMatch(/status\.readyNodes: Invalid value: -1/);
     expect(badStatus({ conditions: [{ type: 'Ready', status: 'Maybe', reason: 'R', message: '', lastTransitionTime: '2025-01-01T00:00:00Z' }] })).toMatch(/status\.conditions\[0\]\.status: Unsupported value: "Maybe"/);
   });

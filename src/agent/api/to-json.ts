@@ -87,7 +87,8 @@ export function runtimeHandlerJson(rh: RuntimeHandler): Json {
   });
 }
 
-function writableMeta(m: ObjectMeta): Json {
+/** The metadata the agent owns on what it creates (name, labels, annotations): uid, resourceVersion and generation are the server's. */
+export function writableMeta(m: ObjectMeta): Json {
   return dropUndefined({
     name: m.name,
     labels: m.labels ? { ...m.labels } : undefined,

@@ -87,7 +87,8 @@ const DROP_IN_DIRS = ['/usr/lib/systemd/system/kubelet.service.d', '/lib/systemd
 const UNIT_FILES = ['/usr/lib/systemd/system/kubelet.service', '/lib/systemd/system/kubelet.service', '/etc/systemd/system/kubelet.service'];
 const ENV_FILES = ['/var/lib/kubelet/kubeadm-flags.env', '/etc/default/kubelet', '/etc/sysconfig/kubelet'];
 
-function readText(file: string): string | undefined {
+/** A file's text, or undefined when it cannot be read (missing files are the normal case on a node). */
+export function readText(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch {
@@ -152,4 +153,19 @@ export function parseKubeletRuntimeEndpoint(src: KubeletCgroupSources): string {
   }
   const v = doc && typeof doc === 'object' ? (doc as Record<string, unknown>).containerRuntimeEndpoint : undefined;
   return typeof v === 'string' ? v : '';
+}
+
+/**
+ * The top-level mapping of a KubeletConfiguration-like YAML file (kubelet's config, its drop-ins, kubeadm's
+ * instance config); undefined when the file is empty or not a mapping. Throws `invalid(file)` when it is not
+ * YAML, which kubelet would refuse too.
+ */
+export function yamlMapping(f: TextFile): Readonly<Record<string, unknown>> | undefined {
+  let doc: unknown;
+  try {
+    doc = parse(f.text);
+  } catch (err) {
+    throw invalid(f.file, `not YAML: ${(err as Error).message}`);
+  }
+  return doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined;
 }
