@@ -41,6 +41,7 @@ export class LeaderElection {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private busy = false;
+  private ticking: Promise<void> | undefined;
   private lastRenew = 0;
   /** The Lease as last written by us or seen on the watch, whichever came last (a stale copy costs one 409). */
   private latest: Json | undefined;
@@ -70,6 +71,8 @@ export class LeaderElection {
     this.stopped = true;
     clearTimeout(this.timer);
     this.watched.stop();
+    // A renewal in flight would otherwise land after the release (and make it a stale write).
+    await this.ticking;
     if (!this.leading) return;
     this.set(false);
     try {
@@ -113,8 +116,13 @@ export class LeaderElection {
     this.timer = setTimeout(() => void this.tick(), ms);
   }
 
-  private async tick(): Promise<void> {
-    if (this.stopped || this.busy) return;
+  private tick(): Promise<void> {
+    if (this.stopped || this.busy) return Promise.resolve();
+    this.ticking = this.tickOnce();
+    return this.ticking;
+  }
+
+  private async tickOnce(): Promise<void> {
     this.busy = true;
     try {
       const expiry = leaseExpiry(this.latest, this.o.identity, this.duration);
@@ -124,7 +132,9 @@ export class LeaderElection {
         return;
       }
       try {
-        this.set(await this.tryAcquireOrRenew());
+        const won = await this.tryAcquireOrRenew();
+        if (this.stopped) return;
+        this.set(won);
       } catch (err) {
         this.o.log.warn('lease', { error: (err as Error).message });
         // Without a renewal the lease may be taken once it runs out: stop leading before that.
