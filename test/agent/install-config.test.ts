@@ -13,6 +13,7 @@ import { flagValues, parseKubeletCgroupDriver, readKubeletCgroupDriver } from '.
 import { hostView, layoutOf, type Layout } from '../../src/agent/install/layout';
 import { BerthError } from '../../src/common/errors';
 import { cleanupTempDirs, tempDir } from '../image/helpers';
+import { KUBEADM_DROPIN } from './kubelet-fixtures';
 
 const BERTHD = path.resolve(__dirname, '..', '..', 'build', 'bin', 'berthd');
 
@@ -78,17 +79,6 @@ describe('berthd config', () => {
 });
 
 describe('kubelet cgroup driver', () => {
-  const KUBEADM_DROPIN = `# Note: This dropin only works with kubeadm and kubelet v1.11+
-[Service]
-Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
-Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
-# This is a file that "kubeadm init" and "kubeadm join" generates at runtime, populating the KUBELET_KUBEADM_ARGS variable dynamically
-EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-# This is a file that the user can use for overrides of the kubelet args as a last resort.
-EnvironmentFile=-/etc/default/kubelet
-ExecStart=
-ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
-`;
   const KUBEADM_CONFIG = `apiVersion: kubelet.config.k8s.io/v1beta1
 authentication:
   anonymous:

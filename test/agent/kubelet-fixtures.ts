@@ -1,6 +1,6 @@
 /**
  * kubelet's files as kubeadm and its packages write them, for the tests that read kubelet's configuration
- * (the runtime endpoint locator; the cgroup driver tests could share them too).
+ * (the runtime endpoint locator, the cgroup driver).
  */
 
 /** The drop-in kubeadm's packages (pkgs.k8s.io) install. */
