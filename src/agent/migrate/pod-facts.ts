@@ -32,6 +32,8 @@ export interface PodFacts {
   readonly phase: string;
   /** Volume name → hostPath path. */
   readonly hostPaths: ReadonlyMap<string, string>;
+  /** It has an emptyDir volume, whose data a drain deletes. */
+  readonly emptyDir: boolean;
   /** Init, regular and ephemeral containers alike: any of them can reach the socket. */
   readonly containers: readonly ContainerFacts[];
 }
@@ -72,8 +74,10 @@ export function parsePodFacts(v: unknown): PodFacts {
   const status = optional(o.status, (x) => object(x, 'status'));
   const annotations = optional(meta.annotations, (x) => object(x, 'metadata.annotations')) ?? {};
   const hostPaths = new Map<string, string>();
+  let emptyDir = false;
   list(spec.volumes, 'spec.volumes').forEach((x, i) => {
     const vol = object(x, item('spec.volumes', i));
+    if (vol.emptyDir !== undefined && vol.emptyDir !== null) emptyDir = true;
     const hp = optional(vol.hostPath, (h) => object(h, at(item('spec.volumes', i), 'hostPath')));
     if (hp) hostPaths.set(string(vol.name, at(item('spec.volumes', i), 'name')), string(hp.path, at(item('spec.volumes', i), 'hostPath.path')));
   });
@@ -86,6 +90,7 @@ export function parsePodFacts(v: unknown): PodFacts {
     phase: optional(status?.phase, (x) => string(x, 'status.phase')) ?? 'Pending',
     hostPaths,
     containers: parseContainers(spec),
+    emptyDir,
   };
 }
 
