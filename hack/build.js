@@ -22,6 +22,7 @@ const entries = {
   berthd: 'src/bin/berthd.ts',
   berthctl: 'src/bin/berthctl.ts',
   'berth-agent': 'src/bin/berth-agent.ts',
+  'kubectl-berth': 'src/bin/kubectl-berth.ts',
 };
 
 /**

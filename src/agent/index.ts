@@ -9,3 +9,7 @@ export { KubeClient } from './kube/client';
 export type { NodeObservation, NodeSide } from './node-side';
 export type { ConfigureHandler, RunCanary } from './reconcile';
 export type { CanaryResult, RuntimeHandler } from './api/types';
+export type { BerthNode } from './api/types';
+export { parseBerthNode } from './api/validate';
+export type { NodeMigration } from './api/migration-types';
+export { parseNodeMigration } from './api/validate-migration';

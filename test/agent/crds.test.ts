@@ -15,7 +15,7 @@ import { nodeMigrationStatusJson, parseNodeMigration } from '../../src/agent/api
 import type { KubeClient } from '../../src/agent/kube/client';
 import type { LeaderElection } from '../../src/agent/kube/lease';
 import type { Logger } from '../../src/common/log';
-import { type Cluster, down, kubectl, up } from '../e2e/cluster';
+import { type Cluster, down, kubectl, kubectlPath, up } from '../e2e/cluster';
 import { itIf } from '../helpers/host';
 import { tempDir } from '../helpers/oci';
 
@@ -348,6 +348,30 @@ describe('against a real API server', () => {
       kubectl(c, ['delete', '--ignore-not-found', 'lease', 'lease-test', '-n', 'default']);
     }
   }, 90_000);
+
+  // kubectl-berth through the real kubectl's plugin mechanism (kubectl runs the kubectl-berth it finds on PATH).
+  test('kubectl berth status: each node\'s runtime, Berth stack, handlers and migration; -o json; a missing node is named', () => {
+    const plugin = (args: string[]) => spawnSync(kubectlPath(), ['berth', ...args, '--kubeconfig', c.kubeconfig], {
+      encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATH: `${path.join(REPO, 'build', 'bin')}:${process.env.PATH}` },
+    });
+    const node = JSON.parse(kubectl(c, ['get', 'nodes', '-o', 'json'])).items[0].metadata.name as string;
+    const example = parseYaml(fs.readFileSync(path.join(EXAMPLES, 'berthnode.yaml'), 'utf8'));
+    kubectl(c, ['apply', '-f', '-'], JSON.stringify({ ...example, metadata: { name: node }, status: undefined }));
+    kubectl(c, ['patch', 'bn', node, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: example.status })]);
+    try {
+      const t = plugin(['status']);
+      expect([t.status, t.stderr]).toEqual([0, '']);
+      const [header, row] = t.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/));
+      expect(header).toEqual(['NODE', 'RUNTIME', 'BERTH', 'BERTHD', 'HANDLERS', 'MIGRATION']);
+      expect(row).toEqual([node, expect.stringMatching(/^containerd:\/\//), '0.1.0', 'healthy', 'runc=Ready', '<none>']);
+      const j = plugin(['status', node, '-o', 'json']);
+      expect(JSON.parse(j.stdout)).toMatchObject({ node, stackVersion: '0.1.0', berthdHealthy: true, handlers: [{ handler: 'runc', phase: 'Ready', generation: 1 }] });
+      const missing = plugin(['status', 'no-such-node']);
+      expect([missing.status, missing.stderr]).toEqual([1, expect.stringContaining('no node "no-such-node"')]);
+    } finally {
+      kubectl(c, ['delete', 'bn', node, '--ignore-not-found']);
+    }
+  });
 
   test('nothing refused was stored', () => {
     expect(created).toEqual([]);

@@ -51,10 +51,19 @@ export class KubeClient {
     this.watcher = new Watch(config);
   }
 
-  static fromFileOrCluster(kubeconfig: string | undefined): KubeClient {
+  /** `context` picks a kubeconfig context other than the current one (kubectl's --context). */
+  static fromFileOrCluster(kubeconfig: string | undefined, context?: string): KubeClient {
     const kc = new KubeConfig();
-    if (kubeconfig) kc.loadFromFile(kubeconfig);
-    else kc.loadFromDefault();
+    try {
+      if (kubeconfig) kc.loadFromFile(kubeconfig);
+      else kc.loadFromDefault();
+    } catch (err) {
+      throw new BerthError('InvalidArgument', `cannot load the kubeconfig${kubeconfig ? ` ${kubeconfig}` : ''}: ${(err as Error).message}`, { field: '--kubeconfig', cause: err });
+    }
+    if (context !== undefined) {
+      if (!kc.getContexts().some((c) => c.name === context)) throw new BerthError('NotFound', `the kubeconfig has no context "${context}"`, { field: '--context' });
+      kc.setCurrentContext(context);
+    }
     if (!kc.getCurrentCluster()) throw new BerthError('InvalidArgument', 'the kubeconfig names no current cluster', { field: '--kubeconfig' });
     return new KubeClient(kc);
   }

@@ -30,19 +30,8 @@ export function humanSize(bytes: number, precision = 3): string {
   return `${goFormatG(size, precision)}${DECIMAL_UNITS[i]}`;
 }
 
-/**
- * Lines laid out like Go's tabwriter as crictl configures it (minwidth 20, padding 3, spaces): every cell
- * but the last of a row is padded to its column's width.
- */
-export function table(rows: string[][], minWidth = 20, padding = 3): string {
-  const widths: number[] = [];
-  for (const r of rows) {
-    r.slice(0, -1).forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? minWidth, [...c].length + padding);
-    });
-  }
-  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c + ' '.repeat(widths[i] - [...c].length) : c)).join('') + '\n').join('');
-}
+/** crictl's tables (Go's tabwriter, minwidth 20, padding 3). */
+export { table } from '../../common/table';
 
 /** The ID as crictl shows it in tables: without the `sha256:` prefix, 13 characters. */
 export function truncatedId(id: string, prefix = 'sha256:'): string {
