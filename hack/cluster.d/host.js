@@ -28,10 +28,11 @@ function clusterNames() {
 
 /**
  * Directories the peers make outside a cluster's own (containerd's shim sockets are always in /run/containerd/s,
- * runc's default root is /run/containerd/runc, dockerd's plugin sockets are in /run/docker/plugins), children
- * before parents. The test suites' leak check uses the list too.
+ * runc's default root is /run/containerd/runc, dockerd's plugin sockets are in /run/docker/plugins, containerd's
+ * CNI library caches results in /var/lib/cni/results), children before parents. The test suites' leak check
+ * uses the list too.
  */
-const HOST_DIRS = ['/run/containerd/s', '/run/containerd/fifo', '/run/containerd/runc', '/run/containerd', '/run/docker/plugins', '/run/docker', '/run/netns', '/var/log/containers', '/etc/docker'];
+const HOST_DIRS = ['/run/containerd/s', '/run/containerd/fifo', '/run/containerd/runc', '/run/containerd', '/run/docker/plugins', '/run/docker', '/run/netns', '/var/log/containers', '/etc/docker', '/var/lib/cni/results', '/var/lib/cni'];
 // kubelet's chains (iptables-nft here), in the order they can be removed.
 const KUBELET_CHAINS = [['mangle', 'KUBE-IPTABLES-HINT'], ['mangle', CANARY], ['nat', CANARY], ['filter', CANARY], ['filter', 'KUBE-FIREWALL']];
 
