@@ -38,11 +38,20 @@ const KUBELET_CHAINS = [['mangle', 'KUBE-IPTABLES-HINT'], ['mangle', CANARY], ['
 
 const nftTables = () => (spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout || '').split('\n').map((l) => l.trim()).filter(Boolean);
 
-/** Removes those of HOST_DIRS that were not there before (`existedBefore`) and are empty by now. */
+/** Removes `dir`'s empty subdirectories, deepest first, then `dir` if it is empty by then. */
+function removeEmptyTree(dir) {
+  let entries = [];
+  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+  for (const e of entries) if (e.isDirectory()) removeEmptyTree(path.join(dir, e.name));
+  try { fs.rmdirSync(dir); } catch { /* holds something else by now */ }
+}
+
+/**
+ * Removes those of HOST_DIRS that were not there before (`existedBefore`) and hold nothing but empty
+ * directories by now (a runc root per containerd namespace, say: all of them the peers' making).
+ */
 function removeEmptyNewDirs(existedBefore) {
-  for (const d of HOST_DIRS.filter((x) => !existedBefore.includes(x))) {
-    try { fs.rmdirSync(d); } catch { /* holds something else by now, or gone */ }
-  }
+  for (const d of HOST_DIRS.filter((x) => !existedBefore.includes(x))) removeEmptyTree(d);
 }
 
 /** Records the host's settings when no cluster is there yet (the state the last down goes back to). */
