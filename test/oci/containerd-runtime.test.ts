@@ -211,13 +211,19 @@ describe.each(CONTAINERDS)('$label: berth-run as the runc binary behaves like ru
 
   test('ctr task pause / resume: PAUSED and frozen (a counter stops), then RUNNING and counting again', async () => {
     const r = await both('pause', async (rt, id) => {
-      const { pid } = runDetached(rt, id, ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done']);
+      // Written aside and renamed into place: frozen between a truncate and its write, the file would stay empty.
+      const { pid } = runDetached(rt, id, ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.05; done']);
       // Read through /proc/<pid>/root: exec is refused while paused.
       const count = async () => {
         for (let i = 0; i < 100; i++) {
-          const v = fs.readFileSync(`/proc/${pid}/root/tmp/count`, 'utf8').trim();
+          let v = '';
+          try {
+            v = fs.readFileSync(`/proc/${pid}/root/tmp/count`, 'utf8').trim();
+          } catch {
+            // not written yet
+          }
           if (v) return Number(v);
-          await sleep(10); // caught between truncate and write
+          await sleep(10);
         }
         throw new Error('the counter file stayed empty');
       };
