@@ -9,6 +9,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { stopChild } from './stop-child';
 
 /** One containerd installation: the daemon, its ctr, and the directory holding containerd-shim-runc-v2. */
 export interface ContainerdBinaries {
@@ -249,17 +250,7 @@ export class PrivateContainerd {
       }
     });
     await step('containerd', async () => {
-      const d = this.daemon;
-      if (!d || d.exitCode !== null || d.signalCode !== null) return;
-      const exited = new Promise((r) => d.once('exit', r));
-      d.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 10000); });
-      const inTime = await Promise.race([exited.then(() => true), late]);
-      clearTimeout(timer);
-      if (inTime) return;
-      d.kill('SIGKILL');
-      await exited;
+      if (this.daemon) await stopChild(this.daemon);
     });
     await step('shims', async () => {
       const shims = processes((argv) => path.basename(argv[0]).startsWith('containerd-shim') && argv.includes(this.socket));

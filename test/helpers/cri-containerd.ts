@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mountPointsUnder } from './cleanup';
+import { stopChild } from './stop-child';
 import { processes } from './containerd';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -143,16 +144,7 @@ export class CriContainerd {
   async stop(): Promise<void> {
     const p = this.proc;
     if (!p || !this.running) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 10_000); });
-    const inTime = await Promise.race([exited.then(() => true), late]);
-    clearTimeout(timer);
-    if (!inTime) {
-      p.kill('SIGKILL');
-      await exited;
-    }
+    await stopChild(p);
   }
 
   /** Stop by PID and start again, counted: the restart the agent's code is given. */
