@@ -11,5 +11,6 @@ export type { ConfigureHandler, RunCanary } from './reconcile';
 export type { CanaryResult, RuntimeHandler } from './api/types';
 export type { BerthNode } from './api/types';
 export { parseBerthNode } from './api/validate';
-export type { NodeMigration } from './api/migration-types';
-export { parseNodeMigration } from './api/validate-migration';
+export type { Finding, MigrationPhase, NodeMigration, NodeMigrationSpec } from './api/migration-types';
+export { MIGRATION_PHASES } from './api/migration-types';
+export { nodeMigrationJson, parseNodeMigration } from './api/validate-migration';

@@ -48,12 +48,12 @@ describe('parseNodeMigration: defaults', () => {
   test('a spec with only the node gets every default', () => {
     expect(parseNodeMigration(nm({ node: 'node-1' }))).toEqual({
       metadata: { name: 'm' },
-      spec: { node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false },
+      spec: { node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false, dryRun: false, rollback: false },
     });
   });
 
   test('what the API server fills in reads the same as what it leaves out', () => {
-    const served = nm({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false });
+    const served = nm({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false, dryRun: false, rollback: false });
     expect(parseNodeMigration(served)).toEqual(parseNodeMigration(nm({ node: 'node-1' })));
   });
 
@@ -63,7 +63,7 @@ describe('parseNodeMigration: defaults', () => {
 
   test('the example in crds/examples/nodemigration.yaml parses, with the values it spells out', () => {
     const m = parseNodeMigration(parseYaml(fs.readFileSync(path.join(EXAMPLES, 'nodemigration.yaml'), 'utf8')));
-    expect(m.spec).toEqual({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 600, gracePeriodSeconds: 30, deleteEmptyDirData: true, force: false }, prePullImages: true, rollbackPolicy: 'Automatic', force: false });
+    expect(m.spec).toEqual({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 600, gracePeriodSeconds: 30, deleteEmptyDirData: true, force: false }, prePullImages: true, rollbackPolicy: 'Automatic', force: false, dryRun: false, rollback: false });
   });
 });
 
@@ -112,7 +112,7 @@ describe('written JSON reads back', () => {
   test('a whole NodeMigration written by nodeMigrationJson parses to itself, defaults spelled out', () => {
     const m: NodeMigration = { metadata: { name: 'node-1', labels: { 'berth.dev/pool': 'a' } }, spec: parseNodeMigration(nm({ node: 'node-1', drain: { gracePeriodSeconds: 5 } })).spec, status };
     const json = nodeMigrationJson(m);
-    expect(json.spec).toEqual({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 300, gracePeriodSeconds: 5, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false });
+    expect(json.spec).toEqual({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 300, gracePeriodSeconds: 5, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false, dryRun: false, rollback: false });
     expect(parseNodeMigration(JSON.parse(JSON.stringify(json)))).toEqual(m);
   });
 });

@@ -146,3 +146,24 @@ describe('whole runs', () => {
     expect(planMigration(cordoned, observed({ node: { unschedulable: true, ready: true, containerRuntimeVersion: '' } }))).toMatchObject({ kind: 'record', phase: 'Drained' });
   });
 });
+
+describe('dry runs and asked-for rollbacks', () => {
+  test('a dry run ends Completed after the preflight, with the findings, blocking or not', () => {
+    const at = recorded(migration({ dryRun: true }), 'Preflight', T0);
+    expect(planMigration(at, observed({ preflight: [blocking, info] }))).toMatchObject({ kind: 'record', phase: 'Completed', message: expect.stringContaining('1 blocking finding (DockerSocketMount)'), findings: [blocking, info] });
+    expect(planMigration(at, observed({ preflight: [info] }))).toMatchObject({ kind: 'record', phase: 'Completed', message: expect.stringContaining('nothing on the node changed') });
+  });
+
+  test('spec.rollback after a change rolls back, from any phase, Completed included; before one it just ends', () => {
+    let m = recorded(recorded(migration({ rollback: true }), 'Preflight', T0), 'Cordoned', T0);
+    for (const phase of ['Drained', 'Switching', 'Verifying', 'Completed', 'Failed'] as const) {
+      m = recorded(m, phase, T0);
+      expect(planMigration(m, observed())).toMatchObject({ kind: 'record', phase: 'RollingBack' });
+    }
+    expect(planMigration(recorded(m, 'RollingBack', T0), observed())).toEqual({ kind: 'act', actions: [{ kind: 'restoreBackups' }] });
+    expect(planMigration(recorded(m, 'RolledBack', T0), observed())).toEqual({ kind: 'done' });
+    const early = recorded(migration({ rollback: true }), 'Preflight', T0);
+    expect(planMigration(early, observed())).toMatchObject({ kind: 'record', phase: 'RolledBack' });
+    expect(planMigration(recorded(recorded(migration({ rollback: true, dryRun: true }), 'Preflight', T0), 'Completed', T0), observed())).toMatchObject({ kind: 'record', phase: 'RolledBack' });
+  });
+});

@@ -37,6 +37,8 @@ export function nodeMigrationJson(m: NodeMigration): Json {
       prePullImages: spec.prePullImages,
       rollbackPolicy: spec.rollbackPolicy,
       force: spec.force,
+      dryRun: spec.dryRun,
+      rollback: spec.rollback,
     },
     status: m.status ? nodeMigrationStatusJson(m.status) : undefined,
   });

@@ -37,6 +37,10 @@ export interface NodeMigrationSpec {
   readonly rollbackPolicy: RollbackPolicy;
   /** Go on despite Blocking findings; default false. */
   readonly force: boolean;
+  /** Preflight only: record the findings, change nothing, end Completed; default false. */
+  readonly dryRun: boolean;
+  /** Undo the migration (kubectl berth rollback); once true it stays true. */
+  readonly rollback: boolean;
 }
 
 /** An object a finding is about (a pod, its owner, a node). Cluster-scoped kinds have no namespace. */

@@ -51,6 +51,8 @@ function parseSpec(v: unknown, field: string): NodeMigrationSpec {
     prePullImages: flag('prePullImages'),
     rollbackPolicy: optional(s.rollbackPolicy, (x) => oneOf(x, at(field, 'rollbackPolicy'), ['Automatic', 'Manual'] as const)) ?? 'Automatic',
     force: flag('force'),
+    dryRun: flag('dryRun'),
+    rollback: flag('rollback'),
   };
 }
 

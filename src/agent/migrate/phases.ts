@@ -69,8 +69,22 @@ function failed(m: NodeMigration, why: string): MigrationPlan {
   return m.spec.rollbackPolicy === 'Automatic' ? record('RollingBack', `${why}; rolling back`) : record('Failed', `${why}; rollback is manual: kubectl berth rollback ${m.spec.node}`);
 }
 
+/** Phases after which the node may have changed (a cordon at least), so that undoing means a rollback. */
+const CHANGED: ReadonlySet<MigrationPhase> = new Set(['Cordoned', 'Drained', 'Switching', 'Verifying', 'Completed']);
+
+/** spec.rollback asked for: undo what was done, or, when nothing on the node changed, end there. */
+function rollbackAsked(m: NodeMigration, phase: MigrationPhase): MigrationPlan | undefined {
+  if (phase === 'RollingBack' || phase === 'RolledBack') return undefined;
+  const changed = !m.spec.dryRun && (m.status?.steps ?? []).some((s) => CHANGED.has(s.phase));
+  return changed ? record('RollingBack', 'rollback asked for (spec.rollback)') : record('RolledBack', 'rollback asked for; nothing on the node had changed');
+}
+
 export function planMigration(m: NodeMigration, o: MigrationObserved): MigrationPlan {
   const phase = m.status?.phase ?? 'Pending';
+  if (m.spec.rollback) {
+    const undo = rollbackAsked(m, phase);
+    if (undo) return undo;
+  }
   if (TERMINAL.has(phase)) return { kind: 'done' };
   const started = phaseStarted(m, phase) ?? o.now.getTime();
   const elapsed = o.now.getTime() - started;
@@ -81,6 +95,9 @@ export function planMigration(m: NodeMigration, o: MigrationObserved): Migration
       if (o.failure) return record('Failed', `preflight could not run: ${o.failure}`);
       if (!o.preflight) return act({ kind: 'runPreflight' });
       const blocking = blockingFindings(o.preflight);
+      if (m.spec.dryRun) {
+        return record('Completed', `dry run: preflight found ${blocking.length} blocking finding${blocking.length === 1 ? '' : 's'}${blocking.length ? ` (${blocking.map((f) => f.check).join(', ')})` : ''}; nothing on the node changed`, o.preflight);
+      }
       if (!mayProceed(o.preflight, m.spec.force)) {
         return record('Failed', `preflight: ${blocking.length} blocking finding${blocking.length === 1 ? '' : 's'} (${blocking.map((f) => f.check).join(', ')}); fix them or set spec.force`, o.preflight);
       }
