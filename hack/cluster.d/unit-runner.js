@@ -205,6 +205,9 @@ function stop(then) {
 
 fs.mkdirSync(stateDir, { recursive: true });
 fs.writeFileSync(path.join(stateDir, `${unitName}.runner.pid`), `${process.pid}\n`);
+// A stopped unit leaves the runner nothing to wait on, and signal handlers alone do not keep Node running: the
+// runner must outlive its service until systemctl starts it again (or hack/cluster down stops the runner).
+setInterval(() => undefined, 2 ** 30);
 process.on('SIGHUP', () => { wanted = true; stop(start); });
 process.on('SIGUSR1', () => { wanted = false; stop(() => undefined); });
 process.on('SIGUSR2', () => { wanted = true; start(); });

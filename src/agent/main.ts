@@ -14,7 +14,10 @@ import { hostView, layoutOf } from './install/layout';
 import { prepareNode } from './install/prepare';
 import { uninstallNode } from './install/uninstall';
 import { kubeletFacts } from './node/kubelet';
+import { unitJobsFor } from './node/host-units';
+import { ReselectingNodeSide } from './node/reselecting';
 import { nodeSideFor } from './node/select';
+import { MigrationLoop } from './migration/loop';
 import { DirectService } from './service/direct';
 import { checkBerthd } from './service/health';
 import { SystemdService } from './service/systemd';
@@ -58,6 +61,7 @@ const COMMANDS: readonly string[] = ['run', 'install', 'uninstall'];
 export async function agentMain(argv: readonly string[]): Promise<number> {
   let log: Logger;
   let agent: Agent;
+  let migrations: MigrationLoop;
   let stopServer: () => void;
   try {
     const args = parseArgs(argv, FLAGS);
@@ -87,13 +91,14 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     const host = hostExec(hostRoot, manager === 'direct' ? 'same-namespace' : 'nsenter');
     const layout = layoutOf(hostView(hostRoot, manager));
     const service = manager === 'direct' ? new DirectService({ layout, version: VERSION, log }) : new SystemdService({ layout, log });
-    const selectNodeSide = () => nodeSideFor({
+    const sideOptions = {
       host, stackVersion: VERSION, stackBin: '/opt/berth/current/bin',
       // The canary's program comes with the agent itself (bundled beside it).
       canaryProgram: path.join(__dirname, 'berth-canary'),
       workDir: '/run/berth-agent',
       serviceManager: manager,
-    });
+    } as const;
+    const selectNodeSide = () => nodeSideFor(sideOptions);
     if (command === 'uninstall') {
       const selected = selectNodeSide();
       try {
@@ -123,7 +128,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     }
 
     const kube = KubeClient.fromFileOrCluster(flagString(args, 'kubeconfig'));
-    const { side: node, socket: criSocket, runtime } = selectNodeSide();
+    const node = new ReselectingNodeSide(sideOptions, (runtime) => log.info("kubelet's runtime changed: handlers follow it", { runtime }));
     const metrics = new AgentMetrics(VERSION);
     kube.onRequest = (kind, first) => {
       metrics.apiRequests.inc({ ...kind });
@@ -156,7 +161,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
       live: () => agent.live(),
       ready: async () => {
         if (!agent.ready) return { ready: false, why: 'caches not synced yet' };
-        const cri = await checkBerthd(criSocket, 2000);
+        const cri = await checkBerthd(node.socket, 2000);
         return cri.healthy ? { ready: true, why: `caches synced; ${cri.message}` } : { ready: false, why: cri.message };
       },
     });
@@ -164,8 +169,13 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
       server.close();
       service.close();
     };
-    await agent.start();
-    log.info('berth-agent started', { version: VERSION, hostRoot, serviceManager: manager, runtime, criSocket });
+    migrations = new MigrationLoop({
+      kube, nodeName, log, host, layout, service, units: unitJobsFor(manager, host),
+      // The DaemonSet shares the host's PID namespace; direct agents share this machine's.
+      procRoot: '/proc',
+    }, { onPhase: (m, phase) => metrics.migrationPhase(m.metadata.name, phase) });
+    await Promise.all([agent.start(), migrations.start()]);
+    log.info('berth-agent started', { version: VERSION, hostRoot, serviceManager: manager, runtime: node.runtime, criSocket: node.socket });
   } catch (err) {
     const e = asBerthError(err);
     process.stderr.write(`berth-agent: ${e.message}\n`);
@@ -174,7 +184,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.info('stopping', { signal });
-      agent.stop().then(() => {
+      Promise.all([agent.stop(), migrations.stop()]).then(() => {
         stopServer();
         resolve(0);
       }, () => resolve(1));

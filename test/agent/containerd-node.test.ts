@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { RuntimeHandler } from '../../src/agent/api/types';
 import { ContainerdNode, CRI_HEALTHY } from '../../src/agent/node/containerd-node';
 import { locateContainerd } from '../../src/agent/node/containerd-locate';
-import { restartWithSystemctl } from '../../src/agent/node/containerd-restart';
+import { restartWithSystemctl } from '../../src/agent/node/host-units';
 import { BerthdNode } from '../../src/agent/node/berthd-node';
 import { ForeignCriNode } from '../../src/agent/node/foreign-cri-node';
 import { hostExec, type HostExec } from '../../src/agent/node/host-exec';

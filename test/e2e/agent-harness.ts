@@ -56,7 +56,7 @@ export class AgentHarness {
     const { c } = this;
     if (!fs.existsSync(AGENT)) throw new Error(`${AGENT} is missing: npm run build`);
     kubectl(c, ['apply', '-f', path.join(REPO, 'crds')]);
-    kubectl(c, ['wait', '--for=condition=Established', 'crd/runtimehandlers.berth.dev', 'crd/berthnodes.berth.dev', '--timeout=60s']);
+    kubectl(c, ['wait', '--for=condition=Established', 'crd/runtimehandlers.berth.dev', 'crd/berthnodes.berth.dev', 'crd/nodemigrations.berth.dev', '--timeout=60s']);
     kubectl(c, ['create', 'namespace', NS]);
     const rendered = spawnSync(helmBin(), ['template', 'rel', path.join(REPO, 'charts/berth'), '--namespace', NS], { encoding: 'utf8', env: { ...process.env, HOME: tempDir('berth-helm-') } });
     if (rendered.status !== 0) throw new Error(`helm template: ${rendered.stderr}`);

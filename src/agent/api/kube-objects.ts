@@ -7,7 +7,7 @@ import { expectKind, parseObjectMeta } from './meta';
 import { isQuantity } from './quantity';
 import { dropUndefined, integer, object, oneOf, optional, string, stringMap } from './read';
 import { parseTolerations } from './toleration';
-import type { Node, PodUse, RuntimeClass } from './types';
+import type { Node, ObjectMeta, PodUse, RuntimeClass } from './types';
 
 export function parseNode(v: unknown): Node {
   const o = object(v, '');
@@ -60,4 +60,36 @@ function quantities(v: unknown, field: string): Readonly<Record<string, string>>
     out[name] = s;
   }
   return out;
+}
+
+/** What a migration watches of its node: schedulability, readiness, the runtime and kubelet kubelet reports. */
+export interface NodeState {
+  readonly metadata: ObjectMeta;
+  readonly unschedulable: boolean;
+  readonly ready: boolean;
+  /** status.nodeInfo.containerRuntimeVersion, e.g. docker://25.0.0 ('' before kubelet reported it). */
+  readonly containerRuntimeVersion: string;
+  readonly kubeletVersion: string;
+  /** The sum of status.images[].sizeBytes: what the node's runtime holds, which berthd pulls again. */
+  readonly imageBytes: number;
+}
+
+export function parseNodeState(v: unknown): NodeState {
+  const o = object(v, '');
+  expectKind(o, 'v1', 'Node');
+  const spec = optional(o.spec, (x) => object(x, 'spec')) ?? {};
+  const status = optional(o.status, (x) => object(x, 'status')) ?? {};
+  const info = optional(status.nodeInfo, (x) => object(x, 'status.nodeInfo')) ?? {};
+  const conditions = Array.isArray(status.conditions) ? status.conditions : [];
+  const ready = conditions.some((c) => typeof c === 'object' && c !== null && (c as Record<string, unknown>).type === 'Ready' && (c as Record<string, unknown>).status === 'True');
+  const images = Array.isArray(status.images) ? status.images : [];
+  const imageBytes = images.reduce<number>((sum, i) => sum + (typeof (i as Record<string, unknown>)?.sizeBytes === 'number' ? ((i as Record<string, unknown>).sizeBytes as number) : 0), 0);
+  return {
+    metadata: parseObjectMeta(o.metadata),
+    unschedulable: spec.unschedulable === true,
+    ready,
+    containerRuntimeVersion: optional(info.containerRuntimeVersion, (x) => string(x, 'status.nodeInfo.containerRuntimeVersion')) ?? '',
+    kubeletVersion: optional(info.kubeletVersion, (x) => string(x, 'status.nodeInfo.kubeletVersion')) ?? '',
+    imageBytes,
+  };
 }

@@ -24,10 +24,26 @@ export class AgentMetrics {
     labelNames: ['verb', 'group', 'resource'], registers: [this.registry],
   });
 
+  readonly migration = new Gauge({
+    name: 'berth_migration_phase',
+    help: "1 for the phase this node's NodeMigration is in (kubectl berth migrate), 0 for the others it went through.",
+    labelNames: ['migration', 'phase'], registers: [this.registry],
+  });
+
   constructor(version: string) {
     new Gauge({ name: 'berth_build_info', help: 'Build information; always 1.', labelNames: ['component', 'version', 'node_version'], registers: [this.registry] })
       .set({ component: 'berth-agent', version, node_version: process.version }, 1);
   }
+
+  /** The migration is now in `phase`: its series for the phase before drops to 0. */
+  migrationPhase(migration: string, phase: string): void {
+    const before = this.phases.get(migration);
+    if (before !== undefined) this.migration.set({ migration, phase: before }, 0);
+    this.migration.set({ migration, phase }, 1);
+    this.phases.set(migration, phase);
+  }
+
+  private readonly phases = new Map<string, string>();
 }
 
 export interface MetricsServerOptions {

@@ -15,7 +15,7 @@ import { checkBerthd } from '../service/health';
 import { runCanary } from './canary';
 import { locateContainerd, SEARCH_DIRS, type ContainerdLocation } from './containerd-locate';
 import { readRecord, recordPathOf, writeRecord, type RecordedHandler } from './containerd-record';
-import type { RestartContainerd } from './containerd-restart';
+import type { RestartContainerd } from './host-units';
 import type { HostExec } from './host-exec';
 import { kubeletFacts } from './kubelet';
 import { nodeFacts } from './node-facts';

@@ -8,7 +8,7 @@ import type { NodeSide } from '../node-side';
 import { BerthdNode } from './berthd-node';
 import { ContainerdNode } from './containerd-node';
 import { ForeignCriNode } from './foreign-cri-node';
-import { restartFor } from './containerd-restart';
+import { restartFor } from './host-units';
 import type { HostExec } from './host-exec';
 import { kubeletFacts, runtimeOf, socketOf } from './kubelet';
 

@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { criServices } from '../../cri';
+import { criCall } from './cri-call';
 
 export interface CriCondition {
   readonly type: string;
@@ -26,15 +27,6 @@ export interface BerthdHealth {
   readonly handlers: readonly string[];
 }
 
-type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
-
-function call<T>(client: grpc.Client, method: string, deadlineMs: number): Promise<T> {
-  const fn = (client as unknown as Record<string, Unary>)[method];
-  return new Promise((resolve, reject) => {
-    fn.call(client, {}, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
-  });
-}
-
 const REQUIRED = ['RuntimeReady', 'NetworkReady'];
 
 /** One probe of the CRI server at `socket` (a path). */
@@ -44,10 +36,10 @@ export async function checkBerthd(socket: string, timeoutMs = 5000): Promise<Ber
   let version = '';
   let runtimeName = '';
   try {
-    const v = await call<{ runtimeName: string; runtimeVersion: string }>(client, 'Version', timeoutMs);
+    const v = await criCall<{ runtimeName: string; runtimeVersion: string }>(client, 'Version', {}, timeoutMs);
     version = v.runtimeVersion;
     runtimeName = v.runtimeName;
-    const s = await call<{ status?: { conditions?: CriCondition[] }; runtimeHandlers?: Array<{ name?: string }> }>(client, 'Status', timeoutMs);
+    const s = await criCall<{ status?: { conditions?: CriCondition[] }; runtimeHandlers?: Array<{ name?: string }> }>(client, 'Status', {}, timeoutMs);
     const handlers = (s.runtimeHandlers ?? []).map((h) => h.name ?? '').filter((n) => n !== '');
     const conditions = (s.status?.conditions ?? []).map((c) => ({ type: c.type, status: !!c.status, reason: c.reason ?? '', message: c.message ?? '' }));
     const failing = REQUIRED.map((t) => ({ t, c: conditions.find((x) => x.type === t) })).filter(({ c }) => !c?.status);

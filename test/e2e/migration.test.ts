@@ -1,0 +1,164 @@
+/**
+ * Issue 09 end to end: a node whose kubelet runs on cri-dockerd + Docker Engine (hack/cluster up --runtime
+ * cri-dockerd, kubelet started the kubeadm way: endpoint in kubeadm-flags.env) moved onto berthd by its
+ * berth-agent (--host-root, --service-manager direct: kubelet is stopped and started through the node's own
+ * systemctl), authenticated as the chart's ServiceAccount. A dry run reports without changing anything; a pod
+ * mounting docker.sock blocks the migration (named with its owner) until it is gone; the migration of a
+ * Deployment and a StatefulSet pod with an emptyDir ends with the node on berth://, the pods running again
+ * there and the registries carried over; the rollback puts kubeadm-flags.env back byte for byte and the node
+ * and its pods back on Docker.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { parse } from 'yaml';
+import { type Cluster, down, kubectl, up } from './cluster';
+import { AgentHarness, type Obj } from './agent-harness';
+
+const NAME = 'migrate';
+
+let c: Cluster;
+let h: AgentHarness;
+let node: string;
+let hostRoot: string;
+let flagsBefore: string;
+const flagsFile = () => path.join(hostRoot, 'var/lib/kubelet/kubeadm-flags.env');
+const get = (args: string[]): Obj => h.get(args);
+const until = <T>(what: string, check: () => T | undefined | false, ms?: number) => h.until(what, check, ms);
+
+function migration(name: string, spec: Obj): void {
+  kubectl(c, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'berth.dev/v1alpha1', kind: 'NodeMigration', metadata: { name }, spec: { node, ...spec } }));
+}
+
+/** Waits until the NodeMigration reaches one of `phases`, and returns it. */
+const phaseOf = (name: string, phases: string[], ms = 240_000): Promise<Obj> =>
+  until(`nodemigration ${name} in ${phases.join('|')}`, () => {
+    const m = get(['nodemigration', name]);
+    return phases.includes(m.status?.phase) ? m : undefined;
+  }, ms);
+
+const podsOnNode = (): Obj[] => get(['pods', '--field-selector', `spec.nodeName=${node}`]).items as Obj[];
+const runningOn = (prefix: string) => (): Obj[] | undefined => {
+  const pods = podsOnNode().filter((p) => !p.metadata.deletionTimestamp && ['web', 'store'].some((n) => p.metadata.name.startsWith(n)));
+  const ok = pods.length === 2 && pods.every((p) => p.status?.phase === 'Running' && (p.status.containerStatuses ?? []).every((s: Obj) => s.ready && String(s.containerID).startsWith(prefix)));
+  return ok ? pods : undefined;
+};
+
+beforeAll(async () => {
+  c = up(NAME, ['--runtime', 'cri-dockerd', '--nodes', '1']);
+  h = new AgentHarness(c);
+  node = c.nodes[0].node;
+  hostRoot = c.nodes[0].hostRoot;
+  flagsBefore = fs.readFileSync(flagsFile(), 'utf8');
+  const kubeconfig = h.installChart();
+  h.startAgent(node, hostRoot, kubeconfig);
+  await until('berthd healthy on the node', () => get(['berthnode', node]).status?.berthd?.healthy === true, 180_000);
+}, 20 * 60_000);
+
+afterAll(async () => {
+  try {
+    if (h) await h.stopAgents();
+  } finally {
+    if (c) down(c.name);
+  }
+}, 5 * 60_000);
+
+test('a dry run reports every check and changes nothing', async () => {
+  migration('dry', { dryRun: true });
+  const m = await phaseOf('dry', ['Completed', 'Failed'], 120_000);
+  expect(m.status.phase).toBe('Completed');
+  expect(m.status.steps.at(-1).message).toMatch(/^dry run: preflight found 0 blocking findings; nothing on the node changed/);
+  const checks = (m.status.findings as Obj[]).map((f) => f.check);
+  expect(checks).toEqual(expect.arrayContaining(['BerthdHealth', 'KubeletVersion', 'RuntimeEndpoint', 'CgroupDriver']));
+  expect((m.status.findings as Obj[]).find((f) => f.check === 'RuntimeEndpoint')?.message).toContain('kubeadm-flags.env');
+  expect(get(['node', node]).spec.unschedulable).toBeUndefined();
+  expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
+  kubectl(c, ['delete', 'nodemigration', 'dry']);
+}, 180_000);
+
+test('a pod mounting docker.sock blocks the migration, named with its owner; nothing changes', async () => {
+  kubectl(c, ['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'ci' },
+    spec: {
+      replicas: 1, selector: { matchLabels: { app: 'ci' } },
+      template: {
+        metadata: { labels: { app: 'ci' } },
+        // type Socket: kubelet refuses the mount on a machine without one, rather than making a directory there.
+        spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'd', mountPath: '/var/run/docker.sock' }] }], volumes: [{ name: 'd', hostPath: { path: '/var/run/docker.sock', type: 'Socket' } }] },
+      },
+    },
+  }));
+  await until('the ci pod bound to the node', () => podsOnNode().some((p) => p.metadata.name.startsWith('ci-')));
+  migration('blocked', {});
+  const m = await phaseOf('blocked', ['Failed', 'Cordoned', 'Completed'], 120_000);
+  expect(m.status.phase).toBe('Failed');
+  const f = (m.status.findings as Obj[]).find((x) => x.check === 'DockerSocketMount');
+  expect(f).toMatchObject({ severity: 'Blocking', message: expect.stringContaining('/var/run/docker.sock') });
+  expect(f?.objects).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'Pod', namespace: 'default' }), expect.objectContaining({ kind: 'ReplicaSet', name: expect.stringMatching(/^ci-/) })]));
+  expect(get(['node', node]).spec.unschedulable).toBeUndefined();
+  expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
+  kubectl(c, ['delete', 'deployment', 'ci', '--wait=true', '--timeout=60s']);
+  kubectl(c, ['delete', 'nodemigration', 'blocked']);
+  await until('the ci pod gone', () => !podsOnNode().some((p) => p.metadata.name.startsWith('ci-')));
+}, 240_000);
+
+test('migrate: the node comes back on berth://, its pods running again there, registries carried', async () => {
+  kubectl(c, ['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'List', items: [
+      {
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' },
+        spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } } },
+      },
+      {
+        apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'store' },
+        spec: {
+          serviceName: 'store', replicas: 1, selector: { matchLabels: { app: 'store' } },
+          template: { metadata: { labels: { app: 'store' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'date > /data/started; sleep 3600'], volumeMounts: [{ name: 'data', mountPath: '/data' }] }], volumes: [{ name: 'data', emptyDir: {} }] } },
+        },
+      },
+    ],
+  }));
+  await until('web and store running on Docker', runningOn('docker://'), 180_000);
+
+  migration(node, { drain: { timeoutSeconds: 120, deleteEmptyDirData: true } });
+  const m = await phaseOf(node, ['Completed', 'Failed', 'RolledBack'], 300_000);
+  expect(`${m.status.phase}: ${(m.status.steps as Obj[]).map((s) => `${s.phase} ${s.message}`).join(' | ')}`).toMatch(/^Completed:/);
+  expect((m.status.steps as Obj[]).map((s) => s.phase)).toEqual(['Preflight', 'Cordoned', 'Drained', 'Switching', 'Verifying', 'Completed']);
+  expect(get(['node', node]).status.nodeInfo.containerRuntimeVersion).toMatch(/^berth:\/\//);
+  expect(get(['node', node]).spec.unschedulable).toBeUndefined();
+
+  // Every file kubelet's endpoint lives in was backed up before it was rewritten.
+  const endpoint = `unix://${path.join(hostRoot, 'run/berth/berthd.sock')}`;
+  expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(`KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=${endpoint}"\n`);
+  expect(m.status.backups).toEqual([expect.objectContaining({ path: '/var/lib/kubelet/kubeadm-flags.env', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })]);
+  // Docker's registry mirror is berthd's now: the pods' images pulled through it.
+  const config = parse(fs.readFileSync(path.join(hostRoot, 'etc/berth/config.yaml'), 'utf8')) as Obj;
+  expect(config.registries['docker.io']).toMatchObject({ mirrors: [`http://${c.registry}`] });
+  expect((m.status.steps as Obj[]).find((s) => s.phase === 'Verifying')?.message).toContain('docker.io mirrors');
+
+  const pods = await until('web and store running again on berthd', runningOn('berth://'), 240_000);
+  expect(pods.map((p) => p.metadata.name).sort()).toEqual([expect.stringMatching(/^store-0$/), expect.stringMatching(/^web-/)].sort());
+}, 12 * 60_000);
+
+test('rollback: kubeadm-flags.env back byte for byte, the node and its pods back on Docker', async () => {
+  kubectl(c, ['patch', 'nodemigration', node, '--type=merge', '-p', JSON.stringify({ spec: { rollback: true } })]);
+  const m = await phaseOf(node, ['RolledBack', 'Failed'], 300_000);
+  expect(`${m.status.phase}: ${(m.status.steps as Obj[]).map((s) => `${s.phase} ${s.message}`).join(' | ')}`).toMatch(/^RolledBack:/);
+  expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
+  await until('the node back on docker://', () => /^docker:\/\//.test(get(['node', node]).status.nodeInfo.containerRuntimeVersion) && get(['node', node]).status.conditions.some((x: Obj) => x.type === 'Ready' && x.status === 'True'), 180_000);
+  await until('web and store running again on Docker', runningOn('docker://'), 240_000);
+  kubectl(c, ['delete', 'deployment', 'web', '--wait=false']);
+  kubectl(c, ['delete', 'statefulset', 'store', '--wait=false']);
+}, 12 * 60_000);
+
+test('the agent used the rules of the chart that only a migration needs (test/e2e/agent.test.ts checks the rest)', () => {
+  const used = new Set<string>();
+  for (const a of h.agents) {
+    for (const line of a.logs().split('\n')) {
+      if (!line.includes('first API request of its kind')) continue;
+      const o = JSON.parse(line) as Obj;
+      used.add(`${o.verb} ${o.group}/${o.resource}`);
+    }
+  }
+  for (const k of ['create /pods/eviction', 'patch berth.dev/nodemigrations/status', 'list berth.dev/nodemigrations', 'watch berth.dev/nodemigrations']) expect([...used]).toContain(k);
+});
