@@ -131,8 +131,8 @@ function prepareNode({ dir, node, index, pkiDir, certs, server, cluster, runtime
     '[Service]',
     `Environment="KUBELET_KUBECONFIG_ARGS=--kubeconfig=${p.kubeletKubeconfig}"`,
     `Environment="KUBELET_CONFIG_ARGS=--config=${p.kubeletConfig}"`,
-    `EnvironmentFile=-${p.kubeadmFlags}`,
-    `EnvironmentFile=-${p.kubeletDefaults}`,
+    `EnvironmentFile=-/${path.relative(hostRoot, p.kubeadmFlags)}`,
+    `EnvironmentFile=-/${path.relative(hostRoot, p.kubeletDefaults)}`,
     'ExecStart=',
     `ExecStart=${p.kubeletBin} $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS`, '',
   ].join('\n'));

@@ -52,7 +52,9 @@ function splitWords(text) {
 
 /** One unit: the unit file, then UNIT.d/*.conf in name order; later assignments win, an empty ExecStart= resets. */
 function readUnit(file) {
-  const unit = { environment: [], environmentFiles: [], execStart: [], restart: 'no', restartSec: 0.1, timeoutStopSec: 90 };
+  // Units live in <host root>/etc/systemd/system.
+  const hostRoot = path.resolve(path.dirname(file), '../../..');
+  const unit = { hostRoot, environment: [], environmentFiles: [], execStart: [], restart: 'no', restartSec: 0.1, timeoutStopSec: 90 };
   const dropInDir = `${file}.d`;
   const files = [file];
   if (fs.existsSync(dropInDir)) files.push(...fs.readdirSync(dropInDir).filter((n) => n.endsWith('.conf')).sort().map((n) => path.join(dropInDir, n)));
@@ -109,6 +111,14 @@ function readEnvironmentFile(file) {
 }
 
 /** ExecStart with systemd's expansion: ${VAR} is one word, a bare $VAR word splits into words at whitespace. */
+/**
+ * A path a unit names, in the node's host root: a node's units name host paths (/var/lib/kubelet/…) as on a
+ * real node, where the agent's migration reads and rewrites them; a path already under the host root is kept.
+ */
+function onHost(hostRoot, file) {
+  return file === hostRoot || file.startsWith(`${hostRoot}/`) ? file : path.join(hostRoot, file);
+}
+
 function commandLine(unit) {
   const env = {};
   for (const assignment of unit.environment) {
@@ -117,7 +127,7 @@ function commandLine(unit) {
   }
   for (const entry of unit.environmentFiles) {
     const optional = entry.startsWith('-');
-    const file = optional ? entry.slice(1) : entry;
+    const file = onHost(unit.hostRoot, optional ? entry.slice(1) : entry);
     if (!fs.existsSync(file)) {
       if (optional) continue;
       throw new Error(`EnvironmentFile ${file} does not exist`);

@@ -2,18 +2,20 @@
  * Issue 09 end to end: a node whose kubelet runs on cri-dockerd + Docker Engine (hack/cluster up --runtime
  * cri-dockerd, kubelet started the kubeadm way: endpoint in kubeadm-flags.env) moved onto berthd by its
  * berth-agent (--host-root, --service-manager direct: kubelet is stopped and started through the node's own
- * systemctl), authenticated as the chart's ServiceAccount. A dry run reports without changing anything; a pod
+ * systemctl), authenticated as the chart's ServiceAccount, driven by the real kubectl running `kubectl berth`
+ * (build/bin on PATH). `doctor` reports without changing anything; a pod
  * mounting docker.sock blocks the migration (named with its owner) until it is gone; the migration of a
  * Deployment and a StatefulSet pod with an emptyDir ends with the node on berth://, the pods running again
  * there and the registries carried over; the rollback puts kubeadm-flags.env back byte for byte and the node
  * and its pods back on Docker.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
-import { type Cluster, down, kubectl, up } from './cluster';
-import { AgentHarness, type Obj } from './agent-harness';
+import { type Cluster, down, kubectl, kubectlPath, up } from './cluster';
+import { AgentHarness, REPO, type Obj } from './agent-harness';
 
 const NAME = 'migrate';
 
@@ -26,16 +28,27 @@ const flagsFile = () => path.join(hostRoot, 'var/lib/kubelet/kubeadm-flags.env')
 const get = (args: string[]): Obj => h.get(args);
 const until = <T>(what: string, check: () => T | undefined | false, ms?: number) => h.until(what, check, ms);
 
-function migration(name: string, spec: Obj): void {
-  kubectl(c, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'berth.dev/v1alpha1', kind: 'NodeMigration', metadata: { name }, spec: { node, ...spec } }));
+interface Run { code: number | null; stdout: string; stderr: string }
+/**
+ * `kubectl berth ARGS` through kubectl's plugin mechanism (build/bin on PATH), as a child process: the agents'
+ * output keeps flowing meanwhile. Bounded: killed after `ms`.
+ */
+function kubectlBerth(args: string[], ms = 600_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const p = spawn(kubectlPath(), ['berth', ...args, '--kubeconfig', c.kubeconfig], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${path.join(REPO, 'build/bin')}:${process.env.PATH}` },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), ms);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
-
-/** Waits until the NodeMigration reaches one of `phases`, and returns it. */
-const phaseOf = (name: string, phases: string[], ms = 240_000): Promise<Obj> =>
-  until(`nodemigration ${name} in ${phases.join('|')}`, () => {
-    const m = get(['nodemigration', name]);
-    return phases.includes(m.status?.phase) ? m : undefined;
-  }, ms);
 
 const podsOnNode = (): Obj[] => get(['pods', '--field-selector', `spec.nodeName=${node}`]).items as Obj[];
 const runningOn = (prefix: string) => (): Obj[] | undefined => {
@@ -56,6 +69,7 @@ beforeAll(async () => {
 }, 20 * 60_000);
 
 afterAll(async () => {
+  if (process.env.BERTH_DEBUG_LOGS) fs.writeFileSync(process.env.BERTH_DEBUG_LOGS, h?.agents.map((a) => a.logs()).join('\n') ?? '');
   try {
     if (h) await h.stopAgents();
   } finally {
@@ -63,17 +77,30 @@ afterAll(async () => {
   }
 }, 5 * 60_000);
 
-test('a dry run reports every check and changes nothing', async () => {
-  migration('dry', { dryRun: true });
-  const m = await phaseOf('dry', ['Completed', 'Failed'], 120_000);
-  expect(m.status.phase).toBe('Completed');
-  expect(m.status.steps.at(-1).message).toMatch(/^dry run: preflight found 0 blocking findings; nothing on the node changed/);
-  const checks = (m.status.findings as Obj[]).map((f) => f.check);
+test('kubectl berth doctor reports every check and changes nothing', async () => {
+  const table = await kubectlBerth(['doctor', node]);
+  expect([table.code, table.stderr]).toEqual([0, '']);
+  if (process.env.BERTH_DOCTOR_SAMPLE) fs.writeFileSync(process.env.BERTH_DOCTOR_SAMPLE, table.stdout);
+  const lines = table.stdout.trimEnd().split('\n');
+  expect(lines[0]).toMatch(new RegExp(`^Preflight of node ${node}: 0 blocking, \\d+ warnings?, \\d+ info$`));
+  expect(lines[1]).toMatch(/^SEVERITY\s+CHECK\s+MESSAGE\s+OBJECTS$/);
+  expect(lines.at(-1)).toBe(`kubectl berth migrate ${node} would go ahead.`);
+
+  const json = await kubectlBerth(['doctor', node, '-o', 'json']);
+  expect([json.code, json.stderr]).toEqual([0, '']);
+  const report = JSON.parse(json.stdout) as Obj;
+  expect(report).toMatchObject({ node, blocking: 0, wouldProceed: true });
+  const checks = (report.findings as Obj[]).map((f) => f.check);
   expect(checks).toEqual(expect.arrayContaining(['BerthdHealth', 'KubeletVersion', 'RuntimeEndpoint', 'CgroupDriver']));
-  expect((m.status.findings as Obj[]).find((f) => f.check === 'RuntimeEndpoint')?.message).toContain('kubeadm-flags.env');
+  const endpoint = (report.findings as Obj[]).find((f) => f.check === 'RuntimeEndpoint')?.message as string;
+  expect(endpoint).toContain('/var/lib/kubelet/kubeadm-flags.env');
+  expect(endpoint).toContain('cri-dockerd.sock');
+  for (const f of report.findings as Obj[]) expect(lines.some((l) => l.includes(f.check as string))).toBe(true);
+
+  // The doctor's dry-run NodeMigrations are gone; the node is as it was.
+  expect(get(['nodemigrations']).items).toEqual([]);
   expect(get(['node', node]).spec.unschedulable).toBeUndefined();
   expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
-  kubectl(c, ['delete', 'nodemigration', 'dry']);
 }, 180_000);
 
 test('a pod mounting docker.sock blocks the migration, named with its owner; nothing changes', async () => {
@@ -89,8 +116,14 @@ test('a pod mounting docker.sock blocks the migration, named with its owner; not
     },
   }));
   await until('the ci pod bound to the node', () => podsOnNode().some((p) => p.metadata.name.startsWith('ci-')));
-  migration('blocked', {});
-  const m = await phaseOf('blocked', ['Failed', 'Cordoned', 'Completed'], 120_000);
+  const doctor = await kubectlBerth(['doctor', node]);
+  expect(doctor.code).toBe(1);
+  expect(doctor.stdout).toMatch(/BLOCKING\s+DockerSocketMount/);
+  expect(doctor.stdout).toContain(`kubectl berth migrate ${node} would stop at preflight (1 blocking finding)`);
+
+  const run = await kubectlBerth(['migrate', node, '--watch'], 180_000);
+  expect([run.code, run.stdout]).toEqual([1, expect.stringContaining(`nodemigration.berth.dev/${node} created`)]);
+  const m = get(['nodemigration', node]);
   expect(m.status.phase).toBe('Failed');
   const f = (m.status.findings as Obj[]).find((x) => x.check === 'DockerSocketMount');
   expect(f).toMatchObject({ severity: 'Blocking', message: expect.stringContaining('/var/run/docker.sock') });
@@ -98,7 +131,7 @@ test('a pod mounting docker.sock blocks the migration, named with its owner; not
   expect(get(['node', node]).spec.unschedulable).toBeUndefined();
   expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
   kubectl(c, ['delete', 'deployment', 'ci', '--wait=true', '--timeout=60s']);
-  kubectl(c, ['delete', 'nodemigration', 'blocked']);
+  kubectl(c, ['delete', 'nodemigration', node]);
   await until('the ci pod gone', () => !podsOnNode().some((p) => p.metadata.name.startsWith('ci-')));
 }, 240_000);
 
@@ -120,8 +153,11 @@ test('migrate: the node comes back on berth://, its pods running again there, re
   }));
   await until('web and store running on Docker', runningOn('docker://'), 180_000);
 
-  migration(node, { drain: { timeoutSeconds: 120, deleteEmptyDirData: true } });
-  const m = await phaseOf(node, ['Completed', 'Failed', 'RolledBack'], 300_000);
+  const run = await kubectlBerth(['migrate', node, '--delete-emptydir-data', '--drain-timeout', '2m', '--watch']);
+  const m = get(['nodemigration', node]);
+  expect([run.code, run.stderr]).toEqual([0, '']);
+  // --watch shows each phase as the agent records it.
+  for (const phase of ['Cordoned', 'Drained', 'Switching', 'Verifying', 'Completed']) expect(run.stdout).toMatch(new RegExp(`^${node}\\s+${phase}\\s`, 'm'));
   expect(`${m.status.phase}: ${(m.status.steps as Obj[]).map((s) => `${s.phase} ${s.message}`).join(' | ')}`).toMatch(/^Completed:/);
   expect((m.status.steps as Obj[]).map((s) => s.phase)).toEqual(['Preflight', 'Cordoned', 'Drained', 'Switching', 'Verifying', 'Completed']);
   expect(get(['node', node]).status.nodeInfo.containerRuntimeVersion).toMatch(/^berth:\/\//);
@@ -137,12 +173,17 @@ test('migrate: the node comes back on berth://, its pods running again there, re
   expect((m.status.steps as Obj[]).find((s) => s.phase === 'Verifying')?.message).toContain('docker.io mirrors');
 
   const pods = await until('web and store running again on berthd', runningOn('berth://'), 240_000);
+  // Docker runs none of the pods' containers any more (it stays installed: stopping it is not asked for).
+  const docker = spawnSync('/usr/bin/docker', ['-H', `unix://${hostRoot}/run/docker.sock`, 'ps', '-q', '--filter', 'name=k8s_'], { encoding: 'utf8', timeout: 60_000 });
+  expect([docker.status, docker.stdout]).toEqual([0, '']);
   expect(pods.map((p) => p.metadata.name).sort()).toEqual([expect.stringMatching(/^store-0$/), expect.stringMatching(/^web-/)].sort());
 }, 12 * 60_000);
 
 test('rollback: kubeadm-flags.env back byte for byte, the node and its pods back on Docker', async () => {
-  kubectl(c, ['patch', 'nodemigration', node, '--type=merge', '-p', JSON.stringify({ spec: { rollback: true } })]);
-  const m = await phaseOf(node, ['RolledBack', 'Failed'], 300_000);
+  const run = await kubectlBerth(['rollback', node, '--watch']);
+  const m = get(['nodemigration', node]);
+  expect([run.code, run.stderr]).toEqual([0, '']);
+  expect(run.stdout).toMatch(new RegExp(`^${node}\\s+RolledBack\\s`, 'm'));
   expect(`${m.status.phase}: ${(m.status.steps as Obj[]).map((s) => `${s.phase} ${s.message}`).join(' | ')}`).toMatch(/^RolledBack:/);
   expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
   await until('the node back on docker://', () => /^docker:\/\//.test(get(['node', node]).status.nodeInfo.containerRuntimeVersion) && get(['node', node]).status.conditions.some((x: Obj) => x.type === 'Ready' && x.status === 'True'), 180_000);

@@ -104,8 +104,8 @@ function listDirs(root: string, depth: number): string[] {
 
 function listPaths(): string[] {
   const out: string[] = [];
-  // /run/netns has a section of its own.
-  const watched = (p: string) => p !== '/run/netns';
+  // /run/netns has a section of its own; /run/mount is util-linux's (mount(8) makes it on first use, for everyone).
+  const watched = (p: string) => p !== '/run/netns' && p !== '/run/mount' && !p.startsWith('/run/mount/');
   for (const [dir, depth] of WATCHED_DIRS) {
     if (!fs.existsSync(dir)) continue;
     out.push(dir, ...entriesBelow(dir, depth, watched).map((e) => e.path).filter(watched));
