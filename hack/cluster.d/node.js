@@ -105,7 +105,7 @@ function kubeletConfiguration({ p, nodeIp, ports, cgroupRoot, featureGates }) {
  * drop-in and env files, CNI config and plugins, systemctl, and the runtime's files and units.
  * Returns { node, hostRoot, runtimeUnits, socket }.
  */
-function prepareNode({ dir, node, index, pkiDir, certs, server, cluster, runtime, registry, bins, repo, net, ports, cgroupRoot }) {
+function prepareNode({ dir, node, index, pkiDir, certs, server, cluster, runtime, registry, bins, repo, net, ports, cgroupRoot, endpointIn = 'kubeadm-flags' }) {
   const hostRoot = nodeHostRoot(dir, index);
   const p = nodePaths(hostRoot);
   const kubelet = pki.makeCert(pkiDir, `kubelet-${node}`, { cn: `system:node:${node}`, orgs: ['system:nodes'] });
@@ -115,9 +115,16 @@ function prepareNode({ dir, node, index, pkiDir, certs, server, cluster, runtime
   for (const d of [p.manifests, p.podLogs, p.kubeletDir, path.join(p.kubeletDir, 'pki'), p.cniBin, p.cniData]) fs.mkdirSync(d, { recursive: true });
 
   const nodeIp = net.nodeIps[index];
-  write(p.kubeletConfig, YAML.stringify(kubeletConfiguration({ p, nodeIp, ports, cgroupRoot, featureGates: runtime.kubeletFeatureGates })));
   const socket = runtime.socket(hostRoot);
-  write(p.kubeadmFlags, `KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix://${socket}"\n`);
+  const endpoint = `unix://${socket}`;
+  const inConfig = endpointIn === 'config' || endpointIn === 'instance-config';
+  write(p.kubeletConfig, YAML.stringify({
+    ...kubeletConfiguration({ p, nodeIp, ports, cgroupRoot, featureGates: runtime.kubeletFeatureGates }),
+    ...(inConfig ? { containerRuntimeEndpoint: endpoint } : {}),
+  }));
+  // kubeadm (NodeLocalCRISocket) keeps the node's endpoint here and merges it into config.yaml.
+  if (endpointIn === 'instance-config') write(path.join(p.kubeletDir, 'instance-config.yaml'), YAML.stringify({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', containerRuntimeEndpoint: endpoint }));
+  write(p.kubeadmFlags, `KUBELET_KUBEADM_ARGS="${endpointIn === 'kubeadm-flags' ? `--container-runtime-endpoint=${endpoint}` : ''}"\n`);
   write(p.kubeletDefaults, `KUBELET_EXTRA_ARGS="--root-dir=${p.kubeletDir} --cert-dir=${path.join(p.kubeletDir, 'pki')} --hostname-override=${node} --node-ip=${nodeIp}"\n`);
 
   fs.mkdirSync(path.dirname(p.kubeletBin), { recursive: true });
@@ -136,6 +143,13 @@ function prepareNode({ dir, node, index, pkiDir, certs, server, cluster, runtime
     'ExecStart=',
     `ExecStart=${p.kubeletBin} $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS`, '',
   ].join('\n'));
+  // A distribution's own drop-in, after kubeadm's: the endpoint as a flag of its own on kubelet's command line.
+  if (endpointIn === 'drop-in') {
+    write(path.join(p.units, 'kubelet.service.d', '20-container-runtime.conf'), [
+      '[Service]', `Environment="KUBELET_RUNTIME_ARGS=--container-runtime-endpoint=${endpoint}"`, 'ExecStart=',
+      `ExecStart=${p.kubeletBin} $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS $KUBELET_RUNTIME_ARGS`, '',
+    ].join('\n'));
+  }
 
   write(path.join(p.cniConf, '10-berth.conflist'), `${JSON.stringify(cniConflist({ network: `berth-${cluster}`, bridge: net.bridges[index], subnet: net.subnets[index], hostRoot }), null, 2)}\n`);
   const bin = path.join(repo, 'build/bin');
@@ -169,4 +183,7 @@ async function startNode({ prepared, runtime, registry, ports }) {
   return runners;
 }
 
-module.exports = { prepareNode, startNode, removeCgroupRoot, pidsUnder, cgroupHierarchies };
+/** Where a node can set kubelet's runtime endpoint (hack/cluster --kubelet-endpoint-in). */
+const ENDPOINT_PLACES = ['kubeadm-flags', 'drop-in', 'config', 'instance-config'];
+
+module.exports = { ENDPOINT_PLACES, prepareNode, startNode, removeCgroupRoot, pidsUnder, cgroupHierarchies };

@@ -14,6 +14,8 @@ export const FLAGS: FlagSpec[] = [
   { name: 'timeout', kind: 'string', arg: 'D', help: 'doctor, migrate --dry-run: how long to wait for the preflight (default 120s)' },
   { name: 'dry-run', kind: 'bool', help: 'migrate: preflight only, as doctor (nothing changes on the node)' },
   { name: 'drain-timeout', kind: 'string', arg: 'D', help: 'migrate: how long evictions are retried before the migration fails (default 300s)' },
+  { name: 'verify-timeout', kind: 'string', arg: 'D', help: 'migrate: how long the node has to be Ready on berthd after the switch (default 300s)' },
+  { name: 'stop-old-runtime', kind: 'bool', help: 'migrate: stop the runtime kubelet leaves (it stays installed; a rollback starts it again)' },
   { name: 'grace-period', kind: 'string', arg: 'D', help: "migrate: each evicted pod's termination grace period (default: the pod's own)" },
   { name: 'delete-emptydir-data', kind: 'bool', help: 'migrate: evict pods with emptyDir volumes too (their data is lost)' },
   { name: 'force', kind: 'bool', help: 'migrate: go ahead despite blocking preflight findings' },
@@ -30,7 +32,7 @@ const COMMANDS = ['status', 'doctor', 'migrate', 'rollback'] as const;
 type CommandName = (typeof COMMANDS)[number];
 
 const GLOBAL = ['kubeconfig', 'context', 'help', 'version'];
-const MIGRATE = ['drain-timeout', 'grace-period', 'delete-emptydir-data', 'force', 'pre-pull', 'rollback-policy'];
+const MIGRATE = ['drain-timeout', 'verify-timeout', 'stop-old-runtime', 'grace-period', 'delete-emptydir-data', 'force', 'pre-pull', 'rollback-policy'];
 const APPLIES: Record<CommandName, readonly string[]> = {
   status: ['output'],
   doctor: ['output', 'timeout'],
@@ -62,13 +64,18 @@ function settingsOf(a: ParsedArgs, dryRun: boolean): MigrationSettings {
   const timeout = flagString(a, 'drain-timeout');
   const drainTimeout = timeout === undefined ? 300 : parseDuration('--drain-timeout', timeout);
   if (drainTimeout < 1 || drainTimeout > 86400) throw invalid('--drain-timeout', 'must be from 1s to 24h');
+  const verify = flagString(a, 'verify-timeout');
+  const verifyTimeout = verify === undefined ? undefined : parseDuration('--verify-timeout', verify);
+  if (verifyTimeout !== undefined && (verifyTimeout < 10 || verifyTimeout > 86400)) throw invalid('--verify-timeout', 'must be from 10s to 24h');
   const gracePeriod = grace === undefined ? undefined : parseDuration('--grace-period', grace);
   if (gracePeriod !== undefined && gracePeriod > 86400) throw invalid('--grace-period', 'must be at most 24h');
   return {
     targetRuntime: 'berth',
     drain: { timeoutSeconds: drainTimeout, ...(gracePeriod === undefined ? {} : { gracePeriodSeconds: gracePeriod }), deleteEmptyDirData: flagBool(a, 'delete-emptydir-data'), force: false },
     prePullImages: flagBool(a, 'pre-pull'),
+    ...(verifyTimeout === undefined ? {} : { verifyTimeoutSeconds: verifyTimeout }),
     rollbackPolicy: policy === 'manual' ? 'Manual' : 'Automatic',
+    ...(flagBool(a, 'stop-old-runtime') ? { stopOldRuntime: true } : {}),
     force: flagBool(a, 'force'),
     dryRun,
     rollback: false,

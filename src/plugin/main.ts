@@ -28,7 +28,8 @@ usage: kubectl berth status [NODE] [-o FORMAT]
          the migration's preflight on NODE, run by its berth-agent (nothing changes); exits 0 when nothing
          blocks a migration, 1 when something does (or on an error)
        kubectl berth migrate NODE [--dry-run] [--drain-timeout D] [--grace-period D] [--delete-emptydir-data]
-                                  [--force] [--pre-pull] [--rollback-policy automatic|manual] [--watch]
+                                  [--verify-timeout D] [--stop-old-runtime] [--force] [--pre-pull]
+                                  [--rollback-policy automatic|manual] [--watch]
          creates NodeMigration NODE: NODE's berth-agent moves its kubelet onto berthd; --watch follows it and
          exits 0 when it Completed, 1 when it ended RolledBack or Failed; --dry-run is doctor
        kubectl berth migrate --selector SEL [--max-unavailable N] [the flags above but --dry-run]

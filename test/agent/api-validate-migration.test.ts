@@ -82,6 +82,7 @@ describe('parseNodeMigration: bad input names the field', () => {
     ['a drain timeout of 0', nm({ node: 'n', drain: { timeoutSeconds: 0 } }), 'spec.drain.timeoutSeconds', /at least 1/],
     ['a negative grace period', nm({ node: 'n', drain: { gracePeriodSeconds: -1 } }), 'spec.drain.gracePeriodSeconds', /at least 0/],
     ['deleteEmptyDirData as a string', nm({ node: 'n', drain: { deleteEmptyDirData: 'yes' } }), 'spec.drain.deleteEmptyDirData', /true or false/],
+    ['a verify timeout under 10 s', nm({ node: 'n', verifyTimeoutSeconds: 5 }), 'spec.verifyTimeoutSeconds', /at least 10/],
     ['an unknown rollback policy', nm({ node: 'n', rollbackPolicy: 'Never' }), 'spec.rollbackPolicy', /not one of Automatic, Manual/],
     ['force as a number', nm({ node: 'n', force: 1 }), 'spec.force', /true or false/],
     ['an unknown phase', withStatus((s) => (s.phase = 'Done')), 'status.phase', /not one of Pending/],

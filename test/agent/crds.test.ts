@@ -158,9 +158,9 @@ describe('against a real API server', () => {
     expect(get('bn', 'node-1').status).toBeUndefined();
 
     // The NodeMigration example, and a minimal one with every default filled in.
-    expect(parseNodeMigration(get('nm', 'node-1')).spec).toEqual({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 600, gracePeriodSeconds: 30, deleteEmptyDirData: true, force: false }, prePullImages: true, rollbackPolicy: 'Automatic', force: false });
+    expect(parseNodeMigration(get('nm', 'node-1')).spec).toEqual({ node: 'node-1', targetRuntime: 'berth', drain: { timeoutSeconds: 600, gracePeriodSeconds: 30, deleteEmptyDirData: true, force: false }, prePullImages: true, rollbackPolicy: 'Automatic', force: false, dryRun: false, rollback: false });
     kubectl(c, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'berth.dev/v1alpha1', kind: 'NodeMigration', metadata: { name: 'minimal' }, spec: { node: 'node-2' } }));
-    expect(get('nm', 'minimal').spec).toEqual({ node: 'node-2', targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false });
+    expect(get('nm', 'minimal').spec).toEqual({ node: 'node-2', targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteEmptyDirData: false, force: false }, prePullImages: false, rollbackPolicy: 'Automatic', force: false, dryRun: false, rollback: false });
   });
 
   test('NodeMigration: spec.node is immutable; the status subresource takes what the agent writes, refuses a bad phase, and shows in columns', () => {

@@ -6,7 +6,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { Finding, MigrationPhase, NodeMigration } from '../../src/agent/api/migration-types';
 import { parseNodeMigration } from '../../src/agent/api/validate-migration';
-import { planMigration, VERIFY_TIMEOUT_MS, type MigrationAction, type MigrationObserved } from '../../src/agent/migrate/phases';
+import { planMigration, VERIFY_TIMEOUT_DEFAULT_SECONDS, type MigrationAction, type MigrationObserved } from '../../src/agent/migrate/phases';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
@@ -71,7 +71,12 @@ describe('one phase at a time', () => {
     expect(planMigration(m, observed({ node: { ...onBerth, unschedulable: false } }))).toMatchObject({ kind: 'record', phase: 'Completed' });
     const stuck = { ready: false, containerRuntimeVersion: '', unschedulable: true };
     expect(planMigration(m, observed({ node: stuck, now: new Date(T0 + 10_000) }))).toEqual({ kind: 'act', actions: [] });
-    expect(planMigration(m, observed({ node: stuck, now: new Date(T0 + VERIFY_TIMEOUT_MS + 1) }))).toMatchObject({ kind: 'record', phase: 'RollingBack', message: expect.stringContaining('NotReady') });
+    expect(planMigration(m, observed({ node: stuck, now: new Date(T0 + VERIFY_TIMEOUT_DEFAULT_SECONDS * 1000 - 1) }))).toEqual({ kind: 'act', actions: [] });
+    expect(planMigration(m, observed({ node: stuck, now: new Date(T0 + VERIFY_TIMEOUT_DEFAULT_SECONDS * 1000 + 1) }))).toMatchObject({ kind: 'record', phase: 'RollingBack', message: expect.stringContaining('NotReady') });
+    // spec.verifyTimeoutSeconds shortens (or lengthens) the wait.
+    const short = recorded(migration({ verifyTimeoutSeconds: 20 }), 'Verifying', T0);
+    expect(planMigration(short, observed({ node: stuck, now: new Date(T0 + 19_000) }))).toEqual({ kind: 'act', actions: [] });
+    expect(planMigration(short, observed({ node: stuck, now: new Date(T0 + 21_000) }))).toMatchObject({ kind: 'record', phase: 'RollingBack', message: expect.stringContaining('not Ready on berthd after 20 s') });
   });
 
   test('Manual policy: a failure stops at Failed and says how to roll back', () => {

@@ -7,7 +7,8 @@
  * mounting docker.sock blocks the migration (named with its owner) until it is gone; the migration of a
  * Deployment and a StatefulSet pod with an emptyDir ends with the node on berth://, the pods running again
  * there and the registries carried over; the rollback puts kubeadm-flags.env back byte for byte and the node
- * and its pods back on Docker.
+ * and its pods back on Docker; with berthd hung after the preflight, kubelet never gets Ready on it and the
+ * automatic rollback does the same.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -52,8 +53,8 @@ function kubectlBerth(args: string[], ms = 600_000): Promise<Run> {
 
 const podsOnNode = (): Obj[] => get(['pods', '--field-selector', `spec.nodeName=${node}`]).items as Obj[];
 const runningOn = (prefix: string) => (): Obj[] | undefined => {
-  const pods = podsOnNode().filter((p) => !p.metadata.deletionTimestamp && ['web', 'store'].some((n) => p.metadata.name.startsWith(n)));
-  const ok = pods.length === 2 && pods.every((p) => p.status?.phase === 'Running' && (p.status.containerStatuses ?? []).every((s: Obj) => s.ready && String(s.containerID).startsWith(prefix)));
+  const pods = podsOnNode().filter((p) => !p.metadata.deletionTimestamp && ['web', 'store', 'daemon'].some((n) => p.metadata.name.startsWith(n)));
+  const ok = pods.length === 3 && pods.every((p) => p.status?.phase === 'Running' && (p.status.containerStatuses ?? []).every((s: Obj) => s.ready && String(s.containerID).startsWith(prefix)));
   return ok ? pods : undefined;
 };
 
@@ -69,8 +70,8 @@ beforeAll(async () => {
 }, 20 * 60_000);
 
 afterAll(async () => {
-  if (process.env.BERTH_DEBUG_LOGS) fs.writeFileSync(process.env.BERTH_DEBUG_LOGS, h?.agents.map((a) => a.logs()).join('\n') ?? '');
   try {
+    resumeBerthd();
     if (h) await h.stopAgents();
   } finally {
     if (c) down(c.name);
@@ -143,6 +144,11 @@ test('migrate: the node comes back on berth://, its pods running again there, re
         spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } } },
       },
       {
+        // The drain leaves a DaemonSet's pod: the switch hands it over from Docker to berthd.
+        apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'daemon' },
+        spec: { selector: { matchLabels: { app: 'daemon' } }, template: { metadata: { labels: { app: 'daemon' } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] } } },
+      },
+      {
         apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'store' },
         spec: {
           serviceName: 'store', replicas: 1, selector: { matchLabels: { app: 'store' } },
@@ -151,7 +157,7 @@ test('migrate: the node comes back on berth://, its pods running again there, re
       },
     ],
   }));
-  await until('web and store running on Docker', runningOn('docker://'), 180_000);
+  await until('web, store and daemon running on Docker', runningOn('docker://'), 180_000);
 
   const run = await kubectlBerth(['migrate', node, '--delete-emptydir-data', '--drain-timeout', '2m', '--watch']);
   const m = get(['nodemigration', node]);
@@ -172,11 +178,11 @@ test('migrate: the node comes back on berth://, its pods running again there, re
   expect(config.registries['docker.io']).toMatchObject({ mirrors: [`http://${c.registry}`] });
   expect((m.status.steps as Obj[]).find((s) => s.phase === 'Verifying')?.message).toContain('docker.io mirrors');
 
-  const pods = await until('web and store running again on berthd', runningOn('berth://'), 240_000);
+  const pods = await until('web, store and daemon running again on berthd', runningOn('berth://'), 240_000);
   // Docker runs none of the pods' containers any more (it stays installed: stopping it is not asked for).
   const docker = spawnSync('/usr/bin/docker', ['-H', `unix://${hostRoot}/run/docker.sock`, 'ps', '-q', '--filter', 'name=k8s_'], { encoding: 'utf8', timeout: 60_000 });
   expect([docker.status, docker.stdout]).toEqual([0, '']);
-  expect(pods.map((p) => p.metadata.name).sort()).toEqual([expect.stringMatching(/^store-0$/), expect.stringMatching(/^web-/)].sort());
+  expect(pods.map((p) => p.metadata.name.replace(/-[a-z0-9]{5}$|-[a-z0-9]+-[a-z0-9]{5}$/, '')).sort()).toEqual(['daemon', 'store-0', 'web']);
 }, 12 * 60_000);
 
 test('rollback: kubeadm-flags.env back byte for byte, the node and its pods back on Docker', async () => {
@@ -187,9 +193,44 @@ test('rollback: kubeadm-flags.env back byte for byte, the node and its pods back
   expect(`${m.status.phase}: ${(m.status.steps as Obj[]).map((s) => `${s.phase} ${s.message}`).join(' | ')}`).toMatch(/^RolledBack:/);
   expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
   await until('the node back on docker://', () => /^docker:\/\//.test(get(['node', node]).status.nodeInfo.containerRuntimeVersion) && get(['node', node]).status.conditions.some((x: Obj) => x.type === 'Ready' && x.status === 'True'), 180_000);
-  await until('web and store running again on Docker', runningOn('docker://'), 240_000);
+  await until('web, store and daemon running again on Docker', runningOn('docker://'), 240_000);
+}, 12 * 60_000);
+
+/** berthd of the node, as the agent records the one it runs (--service-manager direct). */
+const berthdPid = (): number => (JSON.parse(fs.readFileSync(path.join(hostRoot, 'run/berth/berthd.agent.pid'), 'utf8')) as { pid: number }).pid;
+let stoppedBerthd: number | undefined;
+function resumeBerthd(): void {
+  if (stoppedBerthd !== undefined) process.kill(stoppedBerthd, 'SIGCONT');
+  stoppedBerthd = undefined;
+}
+
+test('a kubelet that never becomes Ready on berthd: the automatic rollback puts every file back and the node on Docker', async () => {
+  kubectl(c, ['delete', 'nodemigration', node]);
+  await until('web, store and daemon running on Docker', runningOn('docker://'), 180_000);
+  const run = kubectlBerth(['migrate', node, '--delete-emptydir-data', '--verify-timeout', '20s', '--watch']);
+  try {
+    // A hung berthd (stopped after the preflight found it healthy): kubelet's calls to it never return.
+    await until('the node cordoned', () => ['Cordoned', 'Drained'].includes(get(['nodemigration', node]).status?.phase), 120_000);
+    stoppedBerthd = berthdPid();
+    process.kill(stoppedBerthd, 'SIGSTOP');
+    const r = await run;
+    expect(r.code).toBe(1);
+  } finally {
+    resumeBerthd();
+  }
+  const m = get(['nodemigration', node]);
+  expect(m.status.phase).toBe('RolledBack');
+  const steps = m.status.steps as Obj[];
+  expect(steps.map((s) => s.phase)).toEqual(['Preflight', 'Cordoned', 'Drained', 'Switching', 'Verifying', 'RollingBack', 'RolledBack']);
+  expect(steps.find((s) => s.phase === 'RollingBack')?.message).toMatch(/the node is not Ready on berthd after 20 s/);
+  expect(m.status.backups).toEqual([expect.objectContaining({ path: '/var/lib/kubelet/kubeadm-flags.env' })]);
+  expect(fs.readFileSync(flagsFile(), 'utf8')).toBe(flagsBefore);
+  await until('the node Ready on docker:// again', () => /^docker:\/\//.test(get(['node', node]).status.nodeInfo.containerRuntimeVersion) && get(['node', node]).status.conditions.some((x: Obj) => x.type === 'Ready' && x.status === 'True'), 180_000);
+  expect(get(['node', node]).spec.unschedulable).toBeUndefined();
+  await until('web, store and daemon running again on Docker', runningOn('docker://'), 240_000);
   kubectl(c, ['delete', 'deployment', 'web', '--wait=false']);
   kubectl(c, ['delete', 'statefulset', 'store', '--wait=false']);
+  kubectl(c, ['delete', 'daemonset', 'daemon', '--wait=false']);
 }, 12 * 60_000);
 
 test('the agent used the rules of the chart that only a migration needs (test/e2e/agent.test.ts checks the rest)', () => {

@@ -12,11 +12,12 @@ const DEFAULTS = { targetRuntime: 'berth', drain: { timeoutSeconds: 300, deleteE
 describe('parseCommand', () => {
   test('migrate NODE: every flag into the spec; durations in seconds', () => {
     expect(parseCommand(['migrate', 'n1'])).toEqual({ kind: 'migrate', node: 'n1', watch: false, settings: DEFAULTS });
-    const c = parseCommand(['migrate', 'n1', '--drain-timeout', '5m', '--grace-period=30s', '--delete-emptydir-data', '--force', '--pre-pull', '--rollback-policy', 'manual', '--watch', '--kubeconfig', '/k', '--context', 'x']);
+    const c = parseCommand(['migrate', 'n1', '--drain-timeout', '5m', '--verify-timeout', '2m', '--stop-old-runtime', '--grace-period=30s', '--delete-emptydir-data', '--force', '--pre-pull', '--rollback-policy', 'manual', '--watch', '--kubeconfig', '/k', '--context', 'x']);
     expect(c).toEqual({
       kind: 'migrate', node: 'n1', watch: true, kubeconfig: '/k', context: 'x',
-      settings: { ...DEFAULTS, drain: { timeoutSeconds: 300, gracePeriodSeconds: 30, deleteEmptyDirData: true, force: false }, prePullImages: true, rollbackPolicy: 'Manual', force: true },
+      settings: { ...DEFAULTS, drain: { timeoutSeconds: 300, gracePeriodSeconds: 30, deleteEmptyDirData: true, force: false }, prePullImages: true, verifyTimeoutSeconds: 120, rollbackPolicy: 'Manual', stopOldRuntime: true, force: true },
     });
+    expect(() => parseCommand(['migrate', 'n1', '--verify-timeout', '5s'])).toThrow(/--verify-timeout: must be from 10s to 24h/);
   });
 
   test('migrate --dry-run is doctor (a dry run, with -o and --timeout); doctor defaults to 120 s', () => {

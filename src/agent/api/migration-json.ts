@@ -30,16 +30,18 @@ export function nodeMigrationJson(m: NodeMigration): Json {
     apiVersion: API_VERSION,
     kind: 'NodeMigration',
     metadata: writableMeta(m.metadata),
-    spec: {
+    spec: dropUndefined({
       node: spec.node,
       targetRuntime: spec.targetRuntime,
       drain: dropUndefined({ ...spec.drain }),
       prePullImages: spec.prePullImages,
+      verifyTimeoutSeconds: spec.verifyTimeoutSeconds,
       rollbackPolicy: spec.rollbackPolicy,
+      stopOldRuntime: spec.stopOldRuntime,
       force: spec.force,
       dryRun: spec.dryRun,
       rollback: spec.rollback,
-    },
+    }),
     status: m.status ? nodeMigrationStatusJson(m.status) : undefined,
   });
 }

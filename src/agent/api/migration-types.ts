@@ -33,8 +33,12 @@ export interface NodeMigrationSpec {
   readonly drain: DrainOptions;
   /** Default false. */
   readonly prePullImages: boolean;
+  /** Seconds the node has to be Ready on berthd after the switch; unset: VERIFY_TIMEOUT_DEFAULT_SECONDS. */
+  readonly verifyTimeoutSeconds?: number;
   /** Default Automatic. */
   readonly rollbackPolicy: RollbackPolicy;
+  /** Stop the runtime kubelet leaves (its units) once kubelet is off it; unset: false, it keeps running. */
+  readonly stopOldRuntime?: boolean;
   /** Go on despite Blocking findings; default false. */
   readonly force: boolean;
   /** Preflight only: record the findings, change nothing, end Completed; default false. */

@@ -44,12 +44,15 @@ export function parseNodeMigration(v: unknown): NodeMigration {
 function parseSpec(v: unknown, field: string): NodeMigrationSpec {
   const s = object(v, field);
   const flag = (key: string) => optional(s[key], (x) => boolean(x, at(field, key))) ?? false;
+  const verifyTimeoutSeconds = optional(s.verifyTimeoutSeconds, (x) => integer(x, at(field, 'verifyTimeoutSeconds'), { min: 10, max: MAX_SECONDS }));
   return {
     node: string(s.node, at(field, 'node'), OBJECT_NAME),
     targetRuntime: optional(s.targetRuntime, (x) => oneOf(x, at(field, 'targetRuntime'), ['berth'] as const)) ?? 'berth',
     drain: parseDrain(s.drain, at(field, 'drain')),
     prePullImages: flag('prePullImages'),
+    ...(verifyTimeoutSeconds === undefined ? {} : { verifyTimeoutSeconds }),
     rollbackPolicy: optional(s.rollbackPolicy, (x) => oneOf(x, at(field, 'rollbackPolicy'), ['Automatic', 'Manual'] as const)) ?? 'Automatic',
+    ...(s.stopOldRuntime === undefined ? {} : { stopOldRuntime: boolean(s.stopOldRuntime, at(field, 'stopOldRuntime')) }),
     force: flag('force'),
     dryRun: flag('dryRun'),
     rollback: flag('rollback'),

@@ -51,7 +51,8 @@ export type MigrationPlan =
   | { readonly kind: 'done' };
 
 /** How long the node may take to come back Ready on berthd after the switch. */
-export const VERIFY_TIMEOUT_MS = 5 * 60_000;
+/** How long the node has to be Ready on berthd when spec.verifyTimeoutSeconds is unset. */
+export const VERIFY_TIMEOUT_DEFAULT_SECONDS = 300;
 const TERMINAL: ReadonlySet<MigrationPhase> = new Set(['Completed', 'RolledBack', 'Failed']);
 
 const record = (phase: MigrationPhase, message: string, findings?: readonly Finding[]): MigrationPlan => ({ kind: 'record', phase, message, ...(findings ? { findings } : {}) });
@@ -120,8 +121,9 @@ export function planMigration(m: NodeMigration, o: MigrationObserved): Migration
     case 'Verifying': {
       const onBerth = o.node.ready && o.node.containerRuntimeVersion.startsWith('berth://');
       if (onBerth) return o.node.unschedulable ? act({ kind: 'uncordon' }) : record('Completed', `node Ready on ${o.node.containerRuntimeVersion}`);
-      if (elapsed > VERIFY_TIMEOUT_MS) {
-        return failed(m, `the node is not Ready on berthd after ${VERIFY_TIMEOUT_MS / 1000} s (${o.node.ready ? `runtime ${o.node.containerRuntimeVersion || 'unknown'}` : 'NotReady'})`);
+      const limit = m.spec.verifyTimeoutSeconds ?? VERIFY_TIMEOUT_DEFAULT_SECONDS;
+      if (elapsed > limit * 1000) {
+        return failed(m, `the node is not Ready on berthd after ${limit} s (${o.node.ready ? `runtime ${o.node.containerRuntimeVersion || 'unknown'}` : 'NotReady'})`);
       }
       return act();
     }

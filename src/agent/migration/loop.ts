@@ -16,11 +16,13 @@ import { WatchCache } from '../kube/watch-cache';
 import { planMigration, type MigrationAction, type MigrationObserved } from '../migrate/phases';
 import { preflight } from '../migrate/preflight';
 import { isTerminal, recordPhase, withBackup } from '../migrate/status';
-import { kubeletFacts, socketOf } from '../node/kubelet';
+import { KUBELET_DEFAULT_RUNTIME_ENDPOINT } from '../migrate/endpoint';
+import { kubeletFacts, runtimeOf, socketOf } from '../node/kubelet';
 import type { MigrationContext } from './context';
 import { drainState, evictPods, type DrainState } from './drain';
 import { preflightFacts } from './facts';
 import { prePullImages } from './pre-pull';
+import { carryRegistries, readCarriedRegistries } from './registries';
 import { restoreRuntime, switchRuntime, type SwitchReport } from './switch';
 
 const NM_PATH = `/apis/${GROUP}/${VERSION}/nodemigrations`;
@@ -171,7 +173,9 @@ export class MigrationLoop {
         if (drain) await evictPods(this.c, drain, m.spec.drain);
         return;
       case 'prePullImages': {
-        const endpoint = kubeletFacts(this.c.host).runtimeEndpoint || 'unix:///run/containerd/containerd.sock';
+        const endpoint = kubeletFacts(this.c.host).runtimeEndpoint || KUBELET_DEFAULT_RUNTIME_ENDPOINT;
+        // berthd pulls through the node's mirrors and with its credentials from the first image on.
+        await carryRegistries(this.c, readCarriedRegistries(this.c, runtimeOf(endpoint)));
         await prePullImages(this.c, socketOf(endpoint, this.c.host), this.c.layout.agent.socket);
         mem.prePulled = true;
         return;
@@ -200,7 +204,7 @@ export class MigrationLoop {
     const mem = this.memory.get(m.metadata.uid ?? m.metadata.name);
     // A switch's step says what it carried over and what it could not.
     const report = phase === 'Verifying' && mem?.switched ? mem.switched : undefined;
-    const full = report ? `${message}; registries carried: ${report.carried.join(', ') || 'none configured'}${report.notCarried.length ? `; not carried: ${report.notCarried.join('; ')}` : ''}` : message;
+    const full = report ? `${message}; registries carried: ${report.carried.join(', ') || 'none configured'}${report.notCarried.length ? `; not carried: ${report.notCarried.join('; ')}` : ''}${report.stopped.length ? `; stopped ${report.stopped.join(', ')}` : ''}` : message;
     try {
       await this.patchStatus(m, recordPhase(m, phase, full, new Date(), findings));
     } catch (err) {

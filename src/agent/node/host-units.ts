@@ -10,10 +10,19 @@ import * as path from 'node:path';
 import { BerthError } from '../../common/errors';
 import { isExecutable } from '../../common/files';
 import { connectSystemd, runJob, systemdError, type SystemdEndpoint } from '../../common/dbus/systemd-manager';
+import type { NodeRuntime } from '../api/types';
 import type { HostExec } from './host-exec';
 
 export const CONTAINERD_UNIT = 'containerd.service';
 export const KUBELET_UNIT = 'kubelet.service';
+
+/** The units of a runtime kubelet can leave, in the order they stop (they start the other way round). */
+export function runtimeUnits(runtime: NodeRuntime): readonly string[] {
+  if (runtime === 'containerd') return ['containerd.service'];
+  if (runtime === 'cri-dockerd') return ['cri-docker.service', 'docker.service'];
+  if (runtime === 'cri-o') return ['crio.service'];
+  return [];
+}
 const SYSTEMCTL = ['/usr/bin/systemctl', '/bin/systemctl', '/usr/local/bin/systemctl'];
 
 export type UnitVerb = 'start' | 'stop' | 'restart';
