@@ -37,10 +37,15 @@ function helmBin(): string | undefined {
 const helm = helmBin();
 
 /** `helm template` of the chart into a release namespace. */
-function renderChart(): Obj[] {
+function helmRun(args: string[]): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
   const home = tempDir('berth-helm-');
   const env = { ...process.env, HOME: home, HELM_CACHE_HOME: path.join(home, 'cache'), HELM_CONFIG_HOME: path.join(home, 'config'), HELM_DATA_HOME: path.join(home, 'data') };
-  const r = spawnSync(helm!, ['template', 'rel', CHART, '--namespace', 'berth-system'], { encoding: 'utf8', env, timeout: 60_000 });
+  return spawnSync(helm!, args, { encoding: 'utf8', env, timeout: 60_000 });
+}
+
+/** `helm template` of the chart into a release namespace, with `--set` values. */
+function renderChart(set: string[] = []): Obj[] {
+  const r = helmRun(['template', 'rel', CHART, '--namespace', 'berth-system', ...set.flatMap((s) => ['--set', s])]);
   if (r.status !== 0) throw new Error(`helm template → ${r.status ?? r.signal}: ${r.stderr}`);
   return parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((d) => d);
 }
@@ -54,7 +59,7 @@ describe('the chart', () => {
   itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('helm template renders the ServiceAccount and the RBAC objects, with no wildcard anywhere', () => {
     const objects = renderChart();
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      'ClusterRole/rel-berth-agent', 'ClusterRoleBinding/rel-berth-agent', 'Role/rel-berth-agent-leader', 'RoleBinding/rel-berth-agent-leader', 'ServiceAccount/rel-berth-agent',
+      'ClusterRole/rel-berth-agent', 'ClusterRoleBinding/rel-berth-agent', 'DaemonSet/rel-berth-agent', 'Role/rel-berth-agent-leader', 'RoleBinding/rel-berth-agent-leader', 'ServiceAccount/rel-berth-agent',
     ]);
     for (const o of objects.filter((x) => x.kind === 'ClusterRole' || x.kind === 'Role')) {
       for (const rule of o.rules as Obj[]) {
@@ -66,6 +71,48 @@ describe('the chart', () => {
     const role = objects.find((o) => o.kind === 'Role')!;
     expect(role.metadata.namespace).toBe('berth-system');
     expect(role.rules.flatMap((r: Obj) => r.resources)).toEqual(['leases', 'leases']);
+  });
+
+  itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('the DaemonSet: privileged on the host, every taint tolerated, node-critical, probed, rolled out within maxUnavailable', () => {
+    const ds = renderChart().find((o) => o.kind === 'DaemonSet')!;
+    const pod = ds.spec.template.spec;
+    const agent = pod.containers[0];
+    expect(ds.spec.selector.matchLabels).toEqual(Object.fromEntries(Object.entries(ds.spec.template.metadata.labels).filter(([k]) => k in ds.spec.selector.matchLabels)));
+    expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+    expect(pod).toMatchObject({ serviceAccountName: 'rel-berth-agent', hostPID: true, hostNetwork: true, priorityClassName: 'system-node-critical', tolerations: [{ operator: 'Exists' }], nodeSelector: { 'kubernetes.io/os': 'linux' } });
+    expect(pod.volumes).toEqual([{ name: 'host', hostPath: { path: '/', type: 'Directory' } }]);
+    expect(agent.securityContext).toEqual({ privileged: true });
+    expect(agent.volumeMounts).toEqual([{ name: 'host', mountPath: '/host', mountPropagation: 'Bidirectional' }]);
+    expect(agent.image).toBe('ghcr.io/berth-dev/berth-agent:0.1.0');
+    expect(agent.args).toEqual(['run', '--host-root=/host', '--service-manager=systemd', '--cni=auto', '--metrics-addr=:9810', '--lease-name=berth-agent-leader', '--log-level=info']);
+    expect(agent.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 9810 });
+    expect(agent.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 9810 });
+    expect(agent.env.map((e: Obj) => e.name)).toEqual(['NODE_NAME', 'POD_NAMESPACE']);
+
+    // Values reach the pod; a kube-proxy-free cluster names its API server.
+    const set = renderChart(['agent.image.tag=dev', 'agent.metrics.port=9900', 'serviceManager=direct', 'cni.install=never', 'agent.updateStrategy.maxUnavailable=10%', 'k8sServiceHost=10.0.0.1', 'k8sServicePort=6443']).find((o) => o.kind === 'DaemonSet')!;
+    const c = set.spec.template.spec.containers[0];
+    expect(c.image).toBe('ghcr.io/berth-dev/berth-agent:dev');
+    expect(c.args).toEqual(expect.arrayContaining(['--service-manager=direct', '--cni=never', '--metrics-addr=:9900']));
+    expect(c.readinessProbe.httpGet.port).toBe(9900);
+    expect(set.spec.updateStrategy.rollingUpdate.maxUnavailable).toBe('10%');
+    expect(c.env.slice(2)).toEqual([{ name: 'KUBERNETES_SERVICE_HOST', value: '10.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: '6443' }]);
+  });
+
+  itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('values.schema.json refuses bad values, naming the key; helm lint passes', () => {
+    const bad: Array<[string, RegExp]> = [
+      ['agent.metrics.port=abc', /\/agent\/metrics\/port': got string, want integer/],
+      ['serviceManager=runit', /\/serviceManager': value must be one of 'systemd', 'direct'/],
+      ['cni.install=sometimes', /\/cni\/install': value must be one of 'auto', 'always', 'never'/],
+      ['agent.updateStrategy.maxUnavailable=0', /\/agent\/updateStrategy\/maxUnavailable/],
+      ['agent.imageTag=x', /additional properties 'imageTag' not allowed/],
+    ];
+    for (const [set, message] of bad) {
+      const r = helmRun(['template', 'rel', CHART, '--set', set]);
+      expect([set, r.status, r.stderr]).toEqual([set, 1, expect.stringMatching(message)]);
+    }
+    const lint = helmRun(['lint', CHART]);
+    expect([lint.status, lint.stdout]).toEqual([0, expect.stringContaining('1 chart(s) linted, 0 chart(s) failed')]);
   });
 });
 

@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { tempDir } from '../image/helpers';
 import { type Cluster, kubectl } from './cluster';
 
@@ -60,7 +60,9 @@ export class AgentHarness {
     kubectl(c, ['create', 'namespace', NS]);
     const rendered = spawnSync(helmBin(), ['template', 'rel', path.join(REPO, 'charts/berth'), '--namespace', NS], { encoding: 'utf8', env: { ...process.env, HOME: tempDir('berth-helm-') } });
     if (rendered.status !== 0) throw new Error(`helm template: ${rendered.stderr}`);
-    kubectl(c, ['apply', '-n', NS, '-f', '-'], rendered.stdout);
+    // The test runs one agent process per node itself (startAgent): everything of the chart but its DaemonSet.
+    const objects = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => !!o && o.kind !== 'DaemonSet');
+    kubectl(c, ['apply', '-n', NS, '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
     this.rendered = rendered.stdout;
     const sa = this.get(['serviceaccounts', '-n', NS]).items.map((s: Obj) => s.metadata.name).find((n: string) => n !== 'default');
     if (!sa) throw new Error("the chart made no ServiceAccount besides 'default'");
