@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parseBerthNode, parseRuntimeHandler } from '../../src/agent/api/validate';
+import { AgentMetrics } from '../../src/agent/metrics/server';
+import { BerthdMetrics } from '../../src/cri/observability/registry';
 import { nodeMigrationStatusJson, parseNodeMigration } from '../../src/agent/api/validate-migration';
 import type { KubeClient } from '../../src/agent/kube/client';
 import type { LeaderElection } from '../../src/agent/kube/lease';
@@ -59,7 +61,7 @@ describe('the chart', () => {
   itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('helm template renders the ServiceAccount and the RBAC objects, with no wildcard anywhere', () => {
     const objects = renderChart();
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      'ClusterRole/rel-berth-agent', 'ClusterRoleBinding/rel-berth-agent', 'DaemonSet/rel-berth-agent', 'Role/rel-berth-agent-leader', 'RoleBinding/rel-berth-agent-leader', 'ServiceAccount/rel-berth-agent',
+      'ClusterRole/rel-berth-agent', 'ClusterRoleBinding/rel-berth-agent', 'DaemonSet/rel-berth-agent', 'Role/rel-berth-agent-leader', 'RoleBinding/rel-berth-agent-leader', 'RuntimeHandler/berth', 'RuntimeHandler/runc', 'ServiceAccount/rel-berth-agent',
     ]);
     for (const o of objects.filter((x) => x.kind === 'ClusterRole' || x.kind === 'Role')) {
       for (const rule of o.rules as Obj[]) {
@@ -99,6 +101,38 @@ describe('the chart', () => {
     expect(c.env.slice(2)).toEqual([{ name: 'KUBERNETES_SERVICE_HOST', value: '10.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: '6443' }]);
   });
 
+  itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('the ServiceMonitor and the dashboard, when enabled; every dashboard query names a metric Berth exports', () => {
+    expect(renderChart().filter((o) => ['ServiceMonitor', 'Service', 'ConfigMap'].includes(o.kind))).toEqual([]);
+    const objects = renderChart(['serviceMonitor.enabled=true', 'serviceMonitor.labels.release=prom', 'dashboard.enabled=true']);
+    const ds = objects.find((o) => o.kind === 'DaemonSet')!;
+    const svc = objects.find((o) => o.kind === 'Service')!;
+    const sm = objects.find((o) => o.kind === 'ServiceMonitor')!;
+    expect(svc.spec).toMatchObject({ clusterIP: 'None', ports: [{ name: 'metrics', port: 9810, targetPort: 'metrics' }] });
+    // The Service picks the DaemonSet's pods; the ServiceMonitor picks the Service.
+    expect(svc.spec.selector).toEqual(ds.spec.selector.matchLabels);
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
+    expect(sm.metadata.labels.release).toBe('prom');
+    expect(sm.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics', interval: '30s' });
+
+    const cm = objects.find((o) => o.kind === 'ConfigMap')!;
+    expect(cm.metadata.labels.grafana_dashboard).toBe('1');
+    const dashboard = JSON.parse(cm.data['berth.json']) as Obj;
+    const exprs = (dashboard.panels as Obj[]).flatMap((p) => (p.targets as Obj[]).map((t) => t.expr as string));
+    const exported = new Set<string>();
+    for (const registry of [new AgentMetrics('0.0.0').registry, new BerthdMetrics('0.0.0').registry]) {
+      for (const m of registry.getMetricsAsArray()) {
+        const name = m.name;
+        exported.add(name);
+        if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${name}${s}`);
+      }
+    }
+    const used = new Set(exprs.flatMap((e) => e.match(/\bberth_[a-z_]+\b/g) ?? []));
+    expect(used.size).toBeGreaterThanOrEqual(8);
+    for (const name of used) expect([name, exported.has(name)]).toEqual([name, true]);
+    // The panels the issue asks for.
+    for (const name of ['berth_pod_start_duration_seconds_bucket', 'berth_cri_operations_total', 'berth_image_pull_bytes_total', 'berth_handler_ready', 'berth_migration_phase']) expect(used.has(name)).toBe(true);
+  });
+
   itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('values.schema.json refuses bad values, naming the key; helm lint passes', () => {
     const bad: Array<[string, RegExp]> = [
       ['agent.metrics.port=abc', /\/agent\/metrics\/port': got string, want integer/],
@@ -106,6 +140,8 @@ describe('the chart', () => {
       ['cni.install=sometimes', /\/cni\/install': value must be one of 'auto', 'always', 'never'/],
       ['agent.updateStrategy.maxUnavailable=0', /\/agent\/updateStrategy\/maxUnavailable/],
       ['agent.imageTag=x', /additional properties 'imageTag' not allowed/],
+      ['runtimeHandlers.x.handler=Bad', /\/runtimeHandlers\/x\/handler': 'Bad' does not match pattern/],
+      ['serviceMonitor.interval=often', /\/serviceMonitor\/interval': 'often' does not match pattern/],
     ];
     for (const [set, message] of bad) {
       const r = helmRun(['template', 'rel', CHART, '--set', set]);
@@ -170,6 +206,14 @@ describe('against a real API server', () => {
       expect(o.spec.names.shortNames).toEqual([short]);
       expect(o.spec.versions.map((v: Obj) => [v.name, v.served, v.storage, v.subresources])).toEqual([['v1alpha1', true, true, { status: {} }]]);
     }
+  });
+
+  itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('the chart\'s RuntimeHandlers pass the API server\'s validation and the agent\'s', () => {
+    const handlers = renderChart().filter((o) => o.kind === 'RuntimeHandler');
+    // Dry runs: the API server validates and defaults each, and stores nothing.
+    const served = handlers.map((h) => JSON.parse(kubectl(c, ['create', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify({ ...h, metadata: { ...h.metadata, name: `chart-${h.metadata.name}` } }))) as Obj);
+    expect(served.map((o) => parseRuntimeHandler(o).spec.runtime.type).sort()).toEqual(['berth', 'runc']);
+    expect(served.map((o) => o.spec.runtimeClass)).toEqual([{ create: true }, { create: true }]);
   });
 
   test('every example is accepted, and reads back with the API server\'s defaults and parses', () => {
@@ -328,13 +372,26 @@ describe('against a real API server', () => {
       expect(out.trim().split('\n').sort()).toEqual([
         'clusterrole.rbac.authorization.k8s.io/rel-berth-agent created (server dry run)',
         'clusterrolebinding.rbac.authorization.k8s.io/rel-berth-agent created (server dry run)',
+        'daemonset.apps/rel-berth-agent created (server dry run)',
         'role.rbac.authorization.k8s.io/rel-berth-agent-leader created (server dry run)',
         'rolebinding.rbac.authorization.k8s.io/rel-berth-agent-leader created (server dry run)',
+        // The examples' handlers of the same names may be there already.
+        expect.stringMatching(/^runtimehandler\.berth\.dev\/berth (created|configured|unchanged) \(server dry run\)$/),
+        expect.stringMatching(/^runtimehandler\.berth\.dev\/runc (created|configured|unchanged) \(server dry run\)$/),
         'serviceaccount/rel-berth-agent created (server dry run)',
       ]);
     } finally {
       kubectl(c, ['delete', 'namespace', 'berth-system', '--wait=false']);
     }
+  });
+
+  itIf(helm !== undefined, 'helm is not built in hack/peers (hack/peers helm)')('helm install --dry-run=server against the API server: the chart installs, its NOTES say what to do next', () => {
+    const r = helmRun(['install', 'rel', CHART, '--dry-run=server', '--namespace', 'berth-system', '--create-namespace', '--kubeconfig', c.kubeconfig]);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    expect(notes).toContain('kubectl -n berth-system rollout status daemonset/rel-berth-agent');
+    expect(notes).toContain('RuntimeClasses for pods: berth, runc');
+    expect(notes).toContain('kubectl berth migrate NODE --watch');
   });
 
   // The same API server serves the agent's leader election (it needs no CRD, only a namespace).

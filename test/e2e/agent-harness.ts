@@ -14,6 +14,7 @@ import { type Cluster, kubectl } from './cluster';
 export const REPO = path.resolve(__dirname, '..', '..');
 export const AGENT = path.join(REPO, 'build', 'bin', 'berth-agent');
 export const NS = 'berth-system';
+const IDENTITY_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
 export type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- API objects as JSON
 
 export interface RunningAgent {
@@ -60,8 +61,9 @@ export class AgentHarness {
     kubectl(c, ['create', 'namespace', NS]);
     const rendered = spawnSync(helmBin(), ['template', 'rel', path.join(REPO, 'charts/berth'), '--namespace', NS], { encoding: 'utf8', env: { ...process.env, HOME: tempDir('berth-helm-') } });
     if (rendered.status !== 0) throw new Error(`helm template: ${rendered.stderr}`);
-    // The test runs one agent process per node itself (startAgent): everything of the chart but its DaemonSet.
-    const objects = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => !!o && o.kind !== 'DaemonSet');
+    // The test runs one agent process per node itself (startAgent) and makes its own RuntimeHandlers: of the
+    // chart, only the agent's identity and permissions.
+    const objects = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => !!o && IDENTITY_KINDS.includes(o.kind));
     kubectl(c, ['apply', '-n', NS, '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
     this.rendered = rendered.stdout;
     const sa = this.get(['serviceaccounts', '-n', NS]).items.map((s: Obj) => s.metadata.name).find((n: string) => n !== 'default');
