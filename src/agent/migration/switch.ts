@@ -1,12 +1,13 @@
 /**
- * The switch and its way back, on the node. Switch: carry the registries into berthd, stop kubelet, remove
- * the pods the old runtime still runs (DaemonSet and static pods: kubelet starts them on berthd), stop the old
- * runtime's units when asked (spec.stopOldRuntime), back up and rewrite every file that sets its runtime endpoint (migrate/endpoint-rewrite.ts, migrate/backup.ts, each
- * backup recorded in the status before its file is touched), point kubeadm's cri-socket annotation at berthd
- * where the node has one, start kubelet. Restore: stop kubelet, put every backed-up file back byte for byte,
- * berthd's pods removed (kubelet starts them again on its runtime), the annotation as the restored files say,
- * the old runtime's units started again if the switch stopped them, start kubelet. Both are safe to repeat: a second run finds its
- * edits made (nothing to rewrite) or its files restored, and only stops and starts kubelet again.
+ * The switch and its way back, on the node. Switch: carry the registries into berthd, stop kubelet, remove the
+ * pods the old runtime still runs (DaemonSet and static pods: kubelet starts them on berthd), stop the old
+ * runtime's units when asked (spec.stopOldRuntime), back up and rewrite every file that sets kubelet's runtime
+ * endpoint (migrate/endpoint-rewrite.ts, migrate/backup.ts, each backup recorded in the status before its file is
+ * touched), point kubeadm's cri-socket annotation at berthd where the node has one, start kubelet. Restore: stop
+ * kubelet, remove berthd's pods (kubelet starts them again on its runtime), put every backed-up file back byte
+ * for byte, set the annotation as the restored files say, start the old runtime's units if the switch stopped
+ * them, start kubelet. Both are safe to repeat: a second run finds its edits made (nothing to rewrite) or its
+ * files restored, and only stops and starts kubelet again.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
