@@ -67,6 +67,29 @@ export function kubectl(c: Cluster, args: string[], input?: string): string {
 }
 
 /** A Deployment of busybox's httpd that logs a line first; waits until its pods are Running and ready. */
+export interface PluginRun { code: number | null; stdout: string; stderr: string }
+
+/**
+ * `kubectl berth ARGS` through kubectl's plugin mechanism (build/bin on PATH), as a child process, so that the
+ * agents' output keeps flowing meanwhile. Bounded: killed after `ms`.
+ */
+export function kubectlBerth(c: Cluster, args: string[], ms = 900_000): Promise<PluginRun> {
+  return new Promise((resolve) => {
+    const p = spawn(kubectlPath(), ['berth', ...args, '--kubeconfig', c.kubeconfig], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${path.resolve(__dirname, '../../build/bin')}:${process.env.PATH}` },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), ms);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 export function deployWeb(c: Cluster, name: string, replicas = 1, spreadOverNodes = false): Array<{ name: string; node: string; ip: string }> {
   const labels = { app: name };
   const spec = {

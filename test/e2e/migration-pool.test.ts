@@ -8,14 +8,13 @@
  * enters and started again; every node ends on berth:// with its pods running there and each of its files
  * rewritten in its own form; `rollback` puts every file back byte for byte and starts containerd again.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { connect } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
-import { type Cluster, down, kubectl, kubectlPath, up } from './cluster';
-import { AgentHarness, REPO, type Obj, type RunningAgent } from './agent-harness';
+import { type Cluster, down, kubectl, kubectlBerth, up } from './cluster';
+import { AgentHarness, type Obj, type RunningAgent } from './agent-harness';
 
 const NAME = 'mpool';
 const POOL = 'berth.test/pool=blue';
@@ -38,25 +37,6 @@ function endpointFiles(place: (typeof PLACES)[number]): string[] {
   if (place === 'drop-in') return ['etc/systemd/system/kubelet.service.d/20-container-runtime.conf'];
   if (place === 'config') return ['var/lib/kubelet/config.yaml'];
   return ['var/lib/kubelet/config.yaml', 'var/lib/kubelet/instance-config.yaml'];
-}
-
-interface Run { code: number | null; stdout: string; stderr: string }
-/** `kubectl berth ARGS` through kubectl's plugin mechanism (build/bin on PATH); killed after `ms`. */
-function kubectlBerth(args: string[], ms = 900_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(kubectlPath(), ['berth', ...args, '--kubeconfig', c.kubeconfig], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${path.join(REPO, 'build/bin')}:${process.env.PATH}` },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), ms);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 const podsOnNode = (node: string): Obj[] => get(['pods', '--field-selector', `spec.nodeName=${node}`]).items as Obj[];
@@ -128,7 +108,7 @@ afterAll(async () => {
 
 test('doctor finds each node\'s endpoint where it is set', async () => {
   for (const [i, n] of nodeNames().entries()) {
-    const r = await kubectlBerth(['doctor', n, '-o', 'json']);
+    const r = await kubectlBerth(c, ['doctor', n, '-o', 'json']);
     expect([r.code, r.stderr]).toEqual([0, '']);
     const endpoint = (JSON.parse(r.stdout).findings as Obj[]).find((f) => f.check === 'RuntimeEndpoint')?.message as string;
     expect(endpoint).toMatch(/containerd\.sock \(containerd\)/);
@@ -140,7 +120,7 @@ test('a PodDisruptionBudget holds the drain until its timeout; the automatic rol
   const node = nodeNames()[0];
   kubectl(c, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'app-0' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'app-0' } } } }));
   await until('the PDB allows no disruption', () => get(['pdb', 'app-0']).status?.observedGeneration >= 1 && get(['pdb', 'app-0']).status.disruptionsAllowed === 0);
-  const run = await kubectlBerth(['migrate', node, '--drain-timeout', '20s', '--watch']);
+  const run = await kubectlBerth(c, ['migrate', node, '--drain-timeout', '20s', '--watch']);
   expect(run.code).toBe(1);
   const m = get(['nodemigration', node]);
   expect(m.status.phase).toBe('RolledBack');
@@ -158,7 +138,7 @@ test('a PodDisruptionBudget holds the drain until its timeout; the automatic rol
 
 test('the pool, one node at a time, one agent killed in every phase: all on berth://, each file rewritten in its own form', async () => {
   const victim = nodeNames()[1];
-  const run = kubectlBerth(['migrate', '--selector', POOL, '--max-unavailable', '1', '--stop-old-runtime', '--watch']);
+  const run = kubectlBerth(c, ['migrate', '--selector', POOL, '--max-unavailable', '1', '--stop-old-runtime', '--watch']);
   let done = false;
   void run.then(() => (done = true));
   let maxCordoned = 0;
@@ -209,7 +189,7 @@ test('the pool, one node at a time, one agent killed in every phase: all on bert
 }, 20 * 60_000);
 
 test('rollback of every node: each file back byte for byte, the pool back on containerd', async () => {
-  const runs = await Promise.all(nodeNames().map((n) => kubectlBerth(['rollback', n, '--watch'])));
+  const runs = await Promise.all(nodeNames().map((n) => kubectlBerth(c, ['rollback', n, '--watch'])));
   for (const r of runs) expect([r.code, r.stderr]).toEqual([0, '']);
   for (const [i, n] of nodeNames().entries()) {
     expect(get(['nodemigration', n]).status.phase).toBe('RolledBack');

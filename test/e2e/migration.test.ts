@@ -10,13 +10,13 @@
  * and its pods back on Docker; with berthd hung after the preflight, kubelet never gets Ready on it and the
  * automatic rollback does the same.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
-import { type Cluster, down, kubectl, kubectlPath, up } from './cluster';
-import { AgentHarness, REPO, type Obj } from './agent-harness';
+import { type Cluster, down, kubectl, kubectlBerth, up } from './cluster';
+import { AgentHarness, type Obj } from './agent-harness';
 
 const NAME = 'migrate';
 
@@ -28,28 +28,6 @@ let flagsBefore: string;
 const flagsFile = () => path.join(hostRoot, 'var/lib/kubelet/kubeadm-flags.env');
 const get = (args: string[]): Obj => h.get(args);
 const until = <T>(what: string, check: () => T | undefined | false, ms?: number) => h.until(what, check, ms);
-
-interface Run { code: number | null; stdout: string; stderr: string }
-/**
- * `kubectl berth ARGS` through kubectl's plugin mechanism (build/bin on PATH), as a child process: the agents'
- * output keeps flowing meanwhile. Bounded: killed after `ms`.
- */
-function kubectlBerth(args: string[], ms = 600_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(kubectlPath(), ['berth', ...args, '--kubeconfig', c.kubeconfig], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: `${path.join(REPO, 'build/bin')}:${process.env.PATH}` },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), ms);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const podsOnNode = (): Obj[] => get(['pods', '--field-selector', `spec.nodeName=${node}`]).items as Obj[];
 const runningOn = (prefix: string) => (): Obj[] | undefined => {
@@ -79,7 +57,7 @@ afterAll(async () => {
 }, 5 * 60_000);
 
 test('kubectl berth doctor reports every check and changes nothing', async () => {
-  const table = await kubectlBerth(['doctor', node]);
+  const table = await kubectlBerth(c, ['doctor', node]);
   expect([table.code, table.stderr]).toEqual([0, '']);
   if (process.env.BERTH_DOCTOR_SAMPLE) fs.writeFileSync(process.env.BERTH_DOCTOR_SAMPLE, table.stdout);
   const lines = table.stdout.trimEnd().split('\n');
@@ -87,7 +65,7 @@ test('kubectl berth doctor reports every check and changes nothing', async () =>
   expect(lines[1]).toMatch(/^SEVERITY\s+CHECK\s+MESSAGE\s+OBJECTS$/);
   expect(lines.at(-1)).toBe(`kubectl berth migrate ${node} would go ahead.`);
 
-  const json = await kubectlBerth(['doctor', node, '-o', 'json']);
+  const json = await kubectlBerth(c, ['doctor', node, '-o', 'json']);
   expect([json.code, json.stderr]).toEqual([0, '']);
   const report = JSON.parse(json.stdout) as Obj;
   expect(report).toMatchObject({ node, blocking: 0, wouldProceed: true });
@@ -117,12 +95,12 @@ test('a pod mounting docker.sock blocks the migration, named with its owner; not
     },
   }));
   await until('the ci pod bound to the node', () => podsOnNode().some((p) => p.metadata.name.startsWith('ci-')));
-  const doctor = await kubectlBerth(['doctor', node]);
+  const doctor = await kubectlBerth(c, ['doctor', node]);
   expect(doctor.code).toBe(1);
   expect(doctor.stdout).toMatch(/BLOCKING\s+DockerSocketMount/);
   expect(doctor.stdout).toContain(`kubectl berth migrate ${node} would stop at preflight (1 blocking finding)`);
 
-  const run = await kubectlBerth(['migrate', node, '--watch'], 180_000);
+  const run = await kubectlBerth(c, ['migrate', node, '--watch'], 180_000);
   expect([run.code, run.stdout]).toEqual([1, expect.stringContaining(`nodemigration.berth.dev/${node} created`)]);
   const m = get(['nodemigration', node]);
   expect(m.status.phase).toBe('Failed');
@@ -159,7 +137,7 @@ test('migrate: the node comes back on berth://, its pods running again there, re
   }));
   await until('web, store and daemon running on Docker', runningOn('docker://'), 180_000);
 
-  const run = await kubectlBerth(['migrate', node, '--delete-emptydir-data', '--drain-timeout', '2m', '--watch']);
+  const run = await kubectlBerth(c, ['migrate', node, '--delete-emptydir-data', '--drain-timeout', '2m', '--watch']);
   const m = get(['nodemigration', node]);
   expect([run.code, run.stderr]).toEqual([0, '']);
   // --watch shows each phase as the agent records it.
@@ -186,7 +164,7 @@ test('migrate: the node comes back on berth://, its pods running again there, re
 }, 12 * 60_000);
 
 test('rollback: kubeadm-flags.env back byte for byte, the node and its pods back on Docker', async () => {
-  const run = await kubectlBerth(['rollback', node, '--watch']);
+  const run = await kubectlBerth(c, ['rollback', node, '--watch']);
   const m = get(['nodemigration', node]);
   expect([run.code, run.stderr]).toEqual([0, '']);
   expect(run.stdout).toMatch(new RegExp(`^${node}\\s+RolledBack\\s`, 'm'));
@@ -207,7 +185,7 @@ function resumeBerthd(): void {
 test('a kubelet that never becomes Ready on berthd: the automatic rollback puts every file back and the node on Docker', async () => {
   kubectl(c, ['delete', 'nodemigration', node]);
   await until('web, store and daemon running on Docker', runningOn('docker://'), 180_000);
-  const run = kubectlBerth(['migrate', node, '--delete-emptydir-data', '--verify-timeout', '20s', '--watch']);
+  const run = kubectlBerth(c, ['migrate', node, '--delete-emptydir-data', '--verify-timeout', '20s', '--watch']);
   try {
     // A hung berthd (stopped after the preflight found it healthy): kubelet's calls to it never return.
     await until('the node cordoned', () => ['Cordoned', 'Drained'].includes(get(['nodemigration', node]).status?.phase), 120_000);

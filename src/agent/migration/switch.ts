@@ -89,8 +89,10 @@ export async function switchRuntime(c: MigrationContext, m: NodeMigration, node:
   if (from !== 'berthd') {
     await handOverPods(c, socketOf(endpoint, c.host), from);
     if (m.spec.stopOldRuntime) {
-      for (const u of runtimeUnits(from)) await c.units('stop', u);
-      stopped.push(...runtimeUnits(from));
+      for (const u of runtimeUnits(from)) {
+        await c.units('stop', u);
+        stopped.push(u);
+      }
     }
   }
   await applyEdits(c.host, dir, edits, m.status?.backups ?? [], record);
